@@ -1,0 +1,17 @@
+// The subcommands of the `layerpool` binary. Each takes the words after its
+// name and returns the process exit status: 0 on success, 1 when the work
+// failed (an "error: ..." line is printed on stderr), 2 on bad usage.
+#ifndef LAYERPOOL_CLI_COMMANDS_H_
+#define LAYERPOOL_CLI_COMMANDS_H_
+
+#include <span>
+
+namespace layerpool::cli {
+
+int RunInspect(std::span<char* const> args);   // inspect.cc
+int RunTokenize(std::span<char* const> args);  // tokenize.cc
+int RunSynth(std::span<char* const> args);     // synth.cc
+
+}  // namespace layerpool::cli
+
+#endif  // LAYERPOOL_CLI_COMMANDS_H_

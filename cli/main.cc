@@ -1,0 +1,50 @@
+// layerpool: one binary, one subcommand per job.
+
+#include <cstring>
+#include <iostream>
+#include <span>
+#include <string_view>
+
+#include "cli/commands.h"
+
+namespace {
+
+struct Command {
+  std::string_view name;
+  std::string_view summary;
+  int (*run)(std::span<char* const>);
+};
+
+constexpr Command kCommands[] = {
+    {"inspect", "describe a GGUF file: hyper-parameters, tensors, memory",
+     layerpool::cli::RunInspect},
+};
+
+void PrintUsage(std::ostream& out) {
+  out << "usage: layerpool <command> [flags]   (layerpool <command> --help)\n\n"
+         "commands:\n";
+  for (const Command& c : kCommands) {
+    out << "  " << c.name << std::string(12 - c.name.size(), ' ') << c.summary
+        << "\n";
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(std::cerr);
+    return 2;
+  }
+  std::string_view name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    PrintUsage(std::cout);
+    return 0;
+  }
+  for (const Command& c : kCommands) {
+    if (c.name == name) return c.run(std::span<char* const>(argv + 2, argc - 2));
+  }
+  std::cerr << "error: unknown command '" << name << "'\n";
+  PrintUsage(std::cerr);
+  return 2;
+}

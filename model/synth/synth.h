@@ -1,0 +1,73 @@
+// Random-weight llama models written straight into a quantized GGUF.
+//
+// `layerpool synth` uses this to make files of real model shapes (1B to
+// 405B) whose weights cannot be downloaded here, so the engine and the
+// cluster can be benchmarked on them. Weights are Gaussian (std 0.02 for
+// matrices, 1 +- 0.05 for norms), drawn per row from a seed, so the file is
+// identical whatever the thread count; each row is quantized as it is drawn,
+// so memory use stays at a few chunks of rows whatever the model size.
+//
+// Tensor types follow llama-quantize's mix for the chosen file type (e.g.
+// Q4_K_M: Q6_K for output.weight and for attn_v / ffn_down of the layers
+// llama.cpp's use_more_bits picks, Q5_K for the other attn_v of an 80-layer
+// model, Q4_K elsewhere), so a synth file of the synth-12L shape has the
+// same per-tensor types as llama.cpp's own.
+#ifndef LAYERPOOL_MODEL_SYNTH_SYNTH_H_
+#define LAYERPOOL_MODEL_SYNTH_SYNTH_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "model/gguf/writer.h"
+
+namespace layerpool {
+
+struct SynthShape {
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t n_ff = 0;
+  int64_t n_vocab = 0;
+  int64_t n_ctx = 4096;
+  double rope_freq_base = 10000.0;
+  double rms_eps = 1e-5;
+};
+
+// Named shapes: "llama-1b" (the synth-1B shape of ../shared/golden/
+// peer-speed.md), "llama-8b", "llama-70b", "llama-405b" (Llama 3.x shapes),
+// "synth-12L" (../shared/models/synth-12L). NotFound lists the names.
+[[nodiscard]] absl::StatusOr<SynthShape> SynthPreset(absl::string_view name);
+std::vector<std::string> SynthPresetNames();
+
+// File types synth can write: F32, F16, BF16, Q8_0, Q4_0, Q4_K_M, Q6_K.
+std::vector<std::string> SynthFileTypes();
+
+struct SynthOptions {
+  SynthShape shape;
+  std::string file_type = "Q4_K_M";
+  std::string name = "synth";
+  uint64_t seed = 1234;
+  // Copy every tokenizer.* key from this GGUF (its token count becomes the
+  // vocabulary size); empty: generate a byte-level BPE vocabulary of
+  // shape.n_vocab tokens.
+  std::string vocab_from;
+  int threads = 0;  // 0: all hardware threads
+};
+
+// Checks the shape (positive sizes, heads dividing the embedding, kv heads
+// dividing heads) and the file type. InvalidArgument names the field.
+[[nodiscard]] absl::Status ValidateSynthOptions(const SynthOptions& options);
+
+// Writes the model to `path` (atomically, see GgufWriter).
+[[nodiscard]] absl::Status WriteSynthModel(
+    const SynthOptions& options, const std::string& path,
+    const gguf::GgufWriter::Progress& progress = nullptr);
+
+}  // namespace layerpool
+
+#endif  // LAYERPOOL_MODEL_SYNTH_SYNTH_H_

@@ -21,7 +21,7 @@ namespace layerpool {
 // Returns `status` with `context` prepended to its message. OK stays OK.
 template <typename... Args>
 absl::Status Annotate(const absl::Status& status, const Args&... context) {
-  if (status.ok()) return status;
+  if (status.ok() || sizeof...(context) == 0) return status;
   return absl::Status(status.code(), absl::StrCat(context..., ": ",
                                                   status.message()));
 }

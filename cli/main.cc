@@ -18,6 +18,10 @@ struct Command {
 constexpr Command kCommands[] = {
     {"inspect", "describe a GGUF file: hyper-parameters, tensors, memory",
      layerpool::cli::RunInspect},
+    {"tokenize", "turn JSON strings on stdin into token ids with a model's tokenizer",
+     layerpool::cli::RunTokenize},
+    {"synth", "write a random-weight llama model in a quant type (benchmarks)",
+     layerpool::cli::RunSynth},
 };
 
 void PrintUsage(std::ostream& out) {

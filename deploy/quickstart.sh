@@ -2,7 +2,8 @@
 # The README's first command: installs dependencies (Debian 12, apt-get),
 # builds layerpool, and runs the main job on a small model.
 #
-# Today the main job is what exists: describing a model file. The multi-worker cluster comes with the next milestones; this
+# Today the main job is what exists: describing a model file and tokenizing
+# text with it. The multi-worker cluster comes with the next milestones; this
 # script will start it as soon as it exists.
 #
 #   LAYERPOOL_SHARED=/path/to/shared   where real models are (default ../shared)
@@ -16,9 +17,19 @@ lp=build/cli/layerpool
 
 shared="${LAYERPOOL_SHARED:-../shared}"
 model="$shared/models/stories260K/stories260K-F32.gguf"
-if [ ! -f "$model" ]; then
-  echo "error: no model at $model (set LAYERPOOL_SHARED)" >&2
-  exit 1
+if [ -f "$model" ]; then
+  echo "== real model: $model"
+else
+  echo "== no real model under $shared/models: using a small synthetic model"
+  mkdir -p out
+  model=out/synth-tiny-q8_0.gguf
+  "$lp" synth --arch llama --dim 64 --layers 4 --heads 4 --kv-heads 2 \
+    --ffn 128 --vocab 512 --type Q8_0 -o "$model"
 fi
-echo "== layerpool inspect $model"
-"$lp" inspect "$model"
+
+echo; echo "== layerpool inspect $model"
+"$lp" inspect --no-tensors "$model"
+
+echo; echo "== layerpool tokenize --model $model --add-special"
+printf '%s\n' '"Once upon a time"' '"The little dog ran to the park."' |
+  "$lp" tokenize --model "$model" --add-special

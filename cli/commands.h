@@ -11,6 +11,8 @@ namespace layerpool::cli {
 int RunInspect(std::span<char* const> args);   // inspect.cc
 int RunTokenize(std::span<char* const> args);  // tokenize.cc
 int RunSynth(std::span<char* const> args);     // synth.cc
+int RunRun(std::span<char* const> args);       // run.cc
+int RunPerplexity(std::span<char* const> args);  // perplexity.cc
 
 }  // namespace layerpool::cli
 

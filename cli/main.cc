@@ -22,6 +22,10 @@ constexpr Command kCommands[] = {
      layerpool::cli::RunTokenize},
     {"synth", "write a random-weight llama model in a quant type (benchmarks)",
      layerpool::cli::RunSynth},
+    {"run", "generate text from a prompt in this process",
+     layerpool::cli::RunRun},
+    {"perplexity", "measure perplexity on a text file (llama.cpp's method)",
+     layerpool::cli::RunPerplexity},
 };
 
 void PrintUsage(std::ostream& out) {

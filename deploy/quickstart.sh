@@ -2,9 +2,9 @@
 # The README's first command: installs dependencies (Debian 12, apt-get),
 # builds layerpool, and runs the main job on a small model.
 #
-# Today the main job is what exists: describing a model file and tokenizing
-# text with it. The multi-worker cluster comes with the next milestones; this
-# script will start it as soon as it exists.
+# Today the main job is what exists: describing a model, tokenizing text and
+# generating in one process. The multi-worker cluster comes with the next
+# milestones; this script will start it as soon as it exists.
 #
 #   LAYERPOOL_SHARED=/path/to/shared   where real models are (default ../shared)
 set -euo pipefail
@@ -33,3 +33,6 @@ echo; echo "== layerpool inspect $model"
 echo; echo "== layerpool tokenize --model $model --add-special"
 printf '%s\n' '"Once upon a time"' '"The little dog ran to the park."' |
   "$lp" tokenize --model "$model" --add-special
+
+echo; echo "== layerpool run --model $model --prompt 'Once upon a time' --n-predict 48 --temp 0"
+"$lp" run --model "$model" --prompt "Once upon a time" --n-predict 48 --temp 0

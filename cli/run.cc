@@ -1,0 +1,168 @@
+// `layerpool run`: generate text from a prompt in this process (the
+// one-stage case of the pipeline).
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/str_format.h"
+#include "base/status_macros.h"
+#include "cli/commands.h"
+#include "cli/engine_flags.h"
+#include "cli/flags.h"
+#include "model/sampling/sampler.h"
+#include "model/tokenizer/tokenizer.h"
+#include "nlohmann/json.hpp"
+#include "worker/stage.h"
+
+namespace layerpool::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+struct RunResult {
+  std::vector<int32_t> prompt_tokens;
+  std::vector<int32_t> tokens;
+  std::string text;
+  double prompt_seconds = 0;
+  double decode_seconds = 0;
+};
+
+absl::Status Generate(const EngineFlags& engine, const std::string& prompt,
+                      int64_t n_predict, const SamplingParams& sampling,
+                      bool stream, RunResult* result) {
+  LP_ASSIGN_OR_RETURN(auto file, gguf::GgufFile::Open(engine.model, {.map_data = false}));
+  LP_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::FromGguf(*file), engine.model);
+  LP_ASSIGN_OR_RETURN(StageOptions options, engine.ToStageOptions());
+  LP_ASSIGN_OR_RETURN(auto stage, Stage::Create(*file, options));
+  result->prompt_tokens = tokenizer->Encode(prompt, /*add_special=*/true);
+  if (result->prompt_tokens.empty()) {
+    return absl::InvalidArgumentError(
+        "the prompt is empty and the model adds no BOS token: nothing to start from");
+  }
+  const int64_t n_prompt = static_cast<int64_t>(result->prompt_tokens.size());
+  const int64_t n_ctx = engine.ContextFor(stage->hparams());
+  if (n_prompt + n_predict > n_ctx) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the prompt (%d tokens) plus --n-predict %d exceeds the context of %d "
+        "tokens (--ctx)", n_prompt, n_predict, n_ctx));
+  }
+  LP_ASSIGN_OR_RETURN(auto cache, stage->NewCache(n_ctx));
+  Sampler sampler(sampling);
+  for (int32_t t : result->prompt_tokens) sampler.Accept(t);
+
+  std::vector<float> logits;
+  std::vector<int32_t> positions;
+  std::vector<KvCache*> caches;
+  auto forward = [&](std::span<const int32_t> tokens, int64_t first_pos,
+                     bool want_logits) -> absl::Status {
+    positions.resize(tokens.size());
+    caches.assign(tokens.size(), cache.get());
+    for (size_t i = 0; i < tokens.size(); ++i) positions[i] = first_pos + i;
+    const int64_t last_row = static_cast<int64_t>(tokens.size()) - 1;
+    StageBatch batch;
+    batch.tokens = tokens;
+    batch.positions = positions;
+    batch.caches = caches;
+    if (want_logits) batch.logit_rows = std::span<const int64_t>(&last_row, 1);
+    return stage->Forward(batch, &logits);
+  };
+
+  const auto prompt_start = Clock::now();
+  for (int64_t p = 0; p < n_prompt; p += engine.batch) {
+    const int64_t len = std::min(engine.batch, n_prompt - p);
+    LP_RETURN_IF_ERROR(forward(std::span(result->prompt_tokens).subspan(p, len), p,
+                               p + len == n_prompt));
+  }
+  result->prompt_seconds = Seconds(prompt_start);
+
+  const auto decode_start = Clock::now();
+  for (int64_t i = 0; i < n_predict; ++i) {
+    const int32_t next = sampler.Sample(logits);
+    if (next == tokenizer->eos_id() || next == tokenizer->eot_id()) break;
+    sampler.Accept(next);
+    result->tokens.push_back(next);
+    const std::string piece = tokenizer->TokenToPiece(next);
+    result->text += piece;
+    if (stream) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
+    if (i + 1 < n_predict) {
+      LP_RETURN_IF_ERROR(forward(std::span(&next, 1), n_prompt + i, true));
+    }
+  }
+  result->decode_seconds = Seconds(decode_start);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunRun(std::span<char* const> args) {
+  EngineFlags engine;
+  SamplingFlags sampling;
+  std::string prompt, output = "text";
+  int64_t n_predict = 128;
+  FlagSet flags(
+      "run --model FILE.gguf --prompt TEXT [--n-predict N] [sampling flags] "
+      "[--output json]",
+      "Generates text from a prompt in this process and streams it to "
+      "stdout. Generation stops\nat the end-of-sequence token or after "
+      "--n-predict tokens. An empty prompt starts from BOS.\nWith --output "
+      "json, prints one object instead: {\"prompt_tokens\":[...],\"tokens\":"
+      "[...],\n\"text\":\"...\",\"timings\":{\"prompt_tokens_per_s\":..,"
+      "\"decode_tokens_per_s\":..}}.");
+  engine.Register(flags);
+  sampling.Register(flags);
+  flags.String("prompt", "TEXT", &prompt, "the prompt (BOS is added when the model says so)");
+  flags.Int("n-predict", "N", &n_predict, "tokens to generate at most");
+  flags.String("output", "FORMAT", &output, "text (stream) or json");
+  int exit_code = 0;
+  if (!ParseOrExit(flags, args, &exit_code)) return exit_code;
+  if (engine.model.empty()) {
+    std::cerr << "error: --model is required\n";
+    return 2;
+  }
+  if (output != "text" && output != "json") {
+    std::cerr << "error: --output must be text or json\n";
+    return 2;
+  }
+  if (n_predict < 0) {
+    std::cerr << "error: --n-predict must not be negative\n";
+    return 2;
+  }
+  if (absl::Status s = engine.Validate(); !s.ok()) return ReportError(s);
+  auto params = sampling.ToParams();
+  if (!params.ok()) return ReportError(params.status());
+
+  RunResult r;
+  const bool json = output == "json";
+  if (absl::Status s = Generate(engine, prompt, n_predict, *params, !json, &r);
+      !s.ok()) {
+    if (!json) std::cout << "\n";
+    return ReportError(s);
+  }
+  const double pp = r.prompt_seconds > 0 ? r.prompt_tokens.size() / r.prompt_seconds : 0;
+  const double tg = r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0;
+  if (json) {
+    nlohmann::ordered_json j;
+    j["prompt_tokens"] = r.prompt_tokens;
+    j["tokens"] = r.tokens;
+    j["text"] = r.text;
+    j["timings"] = {{"prompt_tokens_per_s", pp}, {"decode_tokens_per_s", tg}};
+    std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+              << "\n";
+  } else {
+    std::cout << "\n";
+    std::cerr << absl::StrFormat(
+        "prompt: %d tokens, %.1f tokens/s; generated: %d tokens, %.1f tokens/s\n",
+        r.prompt_tokens.size(), pp, r.tokens.size(), tg);
+  }
+  return 0;
+}
+
+}  // namespace layerpool::cli

@@ -1,0 +1,104 @@
+#include "kernels/ops.h"
+
+#include <cmath>
+#include <limits>
+
+// Each function keeps ggml's order of float operations (ggml-cpu.c,
+// ggml_compute_forward_*): float arithmetic is not associative, and the
+// point of these functions is to round where ggml rounds. The library is
+// built with -ffp-contract=off so that no multiply-add is fused.
+
+namespace layerpool::kernels {
+namespace {
+
+// ggml_rope_yarn with ext_factor = 0 and mscale = 1: the cos and sin of the
+// angle of each pair, into cos_sin[2i], cos_sin[2i + 1] for i < n_rot / 2.
+void RopeAngles(int64_t n_rot, int32_t pos, float freq_base, float freq_scale,
+                const float* freq_factors, float* cos_sin) {
+  const float theta_scale =
+      std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta = static_cast<float>(pos);
+  for (int64_t i = 0; i < n_rot / 2; ++i) {
+    const float ff = freq_factors != nullptr ? freq_factors[i] : 1.0f;
+    const float angle = freq_scale * (theta / ff);
+    cos_sin[2 * i] = std::cos(angle);
+    cos_sin[2 * i + 1] = std::sin(angle);
+    theta *= theta_scale;
+  }
+}
+
+}  // namespace
+
+void RmsNorm(const float* x, const float* weight, float eps, int64_t n,
+             float* out) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  const float scale = 1.0f / std::sqrt(mean + eps);
+  for (int64_t i = 0; i < n; ++i) {
+    const float normed = x[i] * scale;
+    out[i] = weight != nullptr ? normed * weight[i] : normed;
+  }
+}
+
+void Rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot,
+          int32_t pos, float freq_base, float freq_scale, RopeMode mode,
+          const float* freq_factors) {
+  // Heads are at most a few hundred wide; n_rot / 2 angle pairs fit here.
+  constexpr int64_t kMaxRot = 1024;
+  float cos_sin[kMaxRot];
+  RopeAngles(n_rot, pos, freq_base, freq_scale, freq_factors, cos_sin);
+  // Pair i is (x[a], x[b]): adjacent for normal mode, half a rotation apart
+  // for neox.
+  const int64_t stride = mode == RopeMode::kNeox ? n_rot / 2 : 1;
+  for (int64_t h = 0; h < n_head; ++h) {
+    float* head = x + h * head_dim;
+    for (int64_t i = 0; i < n_rot / 2; ++i) {
+      const int64_t a = mode == RopeMode::kNeox ? i : 2 * i;
+      const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
+      const float x0 = head[a], x1 = head[a + stride];
+      head[a] = x0 * c - x1 * s;
+      head[a + stride] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void Softmax(const float* x, int64_t n, float scale, const float* mask,
+             float* y) {
+  float max = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = x[i] * scale;
+    if (mask != nullptr) y[i] += mask[i];
+    if (y[i] > max) max = y[i];
+  }
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = std::exp(y[i] - max);
+    sum += y[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+}
+
+void SoftmaxCausal(const float* x, int64_t n, int64_t n_visible, float scale,
+                   float* y) {
+  Softmax(x, n_visible, scale, nullptr, y);
+  for (int64_t i = n_visible; i < n; ++i) y[i] = 0.0f;
+}
+
+void Silu(const float* x, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] / (1.0f + std::exp(-x[i]));
+}
+
+void SwiGlu(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = (g / (1.0f + std::exp(-g))) * up[i];
+  }
+}
+
+void Add(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+}  // namespace layerpool::kernels

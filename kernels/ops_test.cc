@@ -1,0 +1,175 @@
+#include "kernels/ops.h"
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+// Each op against a straightforward double-precision formula. Tolerances are
+// relative to the size of the values involved and state the float rounding
+// the op is allowed.
+
+namespace layerpool::kernels {
+namespace {
+
+std::vector<float> Random(std::mt19937& rng, int64_t n, float scale = 1.0f) {
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& f : v) f = normal(rng);
+  return v;
+}
+
+TEST(RmsNormTest, MatchesDoubleFormula) {
+  std::mt19937 rng(1);
+  for (int64_t n : {1, 7, 64, 4096}) {
+    const std::vector<float> x = Random(rng, n, 3.0f);
+    const std::vector<float> w = Random(rng, n);
+    const float eps = 1e-5f;
+    std::vector<float> out(n);
+    RmsNorm(x.data(), w.data(), eps, n, out.data());
+    double ss = 0;
+    for (float v : x) ss += double{v} * v;
+    const double scale = 1.0 / std::sqrt(ss / n + eps);
+    for (int64_t i = 0; i < n; ++i) {
+      const double expected = x[i] * scale * w[i];
+      EXPECT_NEAR(out[i], expected, 1e-6 * std::fabs(expected) + 1e-30) << i;
+    }
+    // In place, and without a weight.
+    std::vector<float> y = x;
+    RmsNorm(y.data(), nullptr, eps, n, y.data());
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_NEAR(y[i], x[i] * scale, 1e-6 * std::fabs(x[i] * scale) + 1e-30);
+    }
+  }
+}
+
+// theta_i = freq_scale * pos * base^(-2i/n_rot) / ff_i. ggml forms the powers
+// by repeated float multiplication, which drifts by about i ulp, so the
+// tolerance grows with the angle.
+void ExpectRope(RopeMode mode, int64_t n_head, int64_t head_dim, int64_t n_rot,
+                int32_t pos, float base, float freq_scale,
+                const std::vector<float>* ff) {
+  std::mt19937 rng(static_cast<unsigned>(pos) + 17);
+  const std::vector<float> x = Random(rng, n_head * head_dim);
+  std::vector<float> y = x;
+  Rope(y.data(), n_head, head_dim, n_rot, pos, base, freq_scale, mode,
+       ff != nullptr ? ff->data() : nullptr);
+  const double angle_tol = 1e-6 * (1.0 + std::fabs(pos) * freq_scale) * n_rot;
+  for (int64_t h = 0; h < n_head; ++h) {
+    const float* in = x.data() + h * head_dim;
+    const float* out = y.data() + h * head_dim;
+    for (int64_t i = 0; i < n_rot / 2; ++i) {
+      const int64_t a = mode == RopeMode::kNeox ? i : 2 * i;
+      const int64_t b = mode == RopeMode::kNeox ? i + n_rot / 2 : 2 * i + 1;
+      const double f = ff != nullptr ? (*ff)[i] : 1.0;
+      const double theta =
+          freq_scale * pos * std::pow(double{base}, -2.0 * i / n_rot) / f;
+      const double e0 = in[a] * std::cos(theta) - in[b] * std::sin(theta);
+      const double e1 = in[a] * std::sin(theta) + in[b] * std::cos(theta);
+      const double tol = angle_tol * (std::fabs(in[a]) + std::fabs(in[b])) + 1e-6;
+      EXPECT_NEAR(out[a], e0, tol) << "head " << h << " pair " << i;
+      EXPECT_NEAR(out[b], e1, tol) << "head " << h << " pair " << i;
+    }
+    for (int64_t d = n_rot; d < head_dim; ++d) EXPECT_EQ(out[d], in[d]);
+  }
+}
+
+TEST(RopeTest, NormalModeMatchesDoubleFormula) {
+  for (int32_t pos : {0, 1, 2, 17, 100, 1000}) {
+    ExpectRope(RopeMode::kNormal, 4, 64, 64, pos, 10000.0f, 1.0f, nullptr);
+  }
+  ExpectRope(RopeMode::kNormal, 2, 128, 128, 513, 500000.0f, 1.0f, nullptr);
+  ExpectRope(RopeMode::kNormal, 3, 64, 32, 42, 10000.0f, 0.25f, nullptr);  // partial
+}
+
+TEST(RopeTest, NeoxModeMatchesDoubleFormula) {
+  for (int32_t pos : {0, 3, 250}) {
+    ExpectRope(RopeMode::kNeox, 4, 64, 64, pos, 1000000.0f, 1.0f, nullptr);
+  }
+  ExpectRope(RopeMode::kNeox, 2, 80, 32, 9, 10000.0f, 1.0f, nullptr);
+}
+
+TEST(RopeTest, FreqFactorsDivideTheAngles) {
+  std::vector<float> ff(32);
+  for (size_t i = 0; i < ff.size(); ++i) ff[i] = 1.0f + 0.25f * static_cast<float>(i % 5);
+  ExpectRope(RopeMode::kNormal, 2, 64, 64, 77, 500000.0f, 1.0f, &ff);
+}
+
+TEST(RopeTest, PositionZeroIsIdentity) {
+  std::mt19937 rng(2);
+  const std::vector<float> x = Random(rng, 128);
+  std::vector<float> y = x;
+  Rope(y.data(), 2, 64, 64, 0, 10000.0f, 1.0f);
+  EXPECT_EQ(x, y);  // cos 0 = 1, sin 0 = 0 exactly
+}
+
+TEST(SoftmaxTest, MatchesDoubleFormula) {
+  std::mt19937 rng(3);
+  for (int64_t n : {1, 5, 100, 2048}) {
+    const std::vector<float> x = Random(rng, n, 4.0f);
+    const float scale = 0.125f;
+    std::vector<float> y(n);
+    Softmax(x.data(), n, scale, nullptr, y.data());
+    double max = -1e300, sum = 0;
+    for (float v : x) max = std::max(max, double{v} * scale);
+    for (float v : x) sum += std::exp(double{v} * scale - max);
+    for (int64_t i = 0; i < n; ++i) {
+      const double expected = std::exp(double{x[i]} * scale - max) / sum;
+      EXPECT_NEAR(y[i], expected, 1e-6 * expected + 1e-12) << i;
+    }
+  }
+}
+
+TEST(SoftmaxTest, MaskAndCausalAgree) {
+  std::mt19937 rng(4);
+  const int64_t n = 37, visible = 20;
+  const std::vector<float> x = Random(rng, n);
+  std::vector<float> mask(n, 0.0f);
+  for (int64_t i = visible; i < n; ++i) mask[i] = -std::numeric_limits<float>::infinity();
+  std::vector<float> masked(n), causal(n);
+  Softmax(x.data(), n, 0.5f, mask.data(), masked.data());
+  SoftmaxCausal(x.data(), n, visible, 0.5f, causal.data());
+  EXPECT_EQ(masked, causal);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    sum += causal[i];
+    if (i >= visible) {
+      EXPECT_EQ(causal[i], 0.0f);
+    }
+  }
+  EXPECT_NEAR(sum, 1.0, 1e-6);
+  // In place.
+  std::vector<float> y = x;
+  SoftmaxCausal(y.data(), n, visible, 0.5f, y.data());
+  EXPECT_EQ(y, causal);
+}
+
+TEST(ActivationTest, SiluAndSwiGluMatchDoubleFormula) {
+  std::mt19937 rng(5);
+  const int64_t n = 1000;
+  const std::vector<float> g = Random(rng, n, 5.0f);
+  const std::vector<float> u = Random(rng, n);
+  std::vector<float> s(n), sw(n);
+  Silu(g.data(), n, s.data());
+  SwiGlu(g.data(), u.data(), n, sw.data());
+  for (int64_t i = 0; i < n; ++i) {
+    const double silu = g[i] / (1.0 + std::exp(-double{g[i]}));
+    EXPECT_NEAR(s[i], silu, 1e-6 * std::fabs(silu) + 1e-30) << i;
+    EXPECT_NEAR(sw[i], silu * u[i], 1e-6 * std::fabs(silu * u[i]) + 1e-30) << i;
+  }
+  std::vector<float> in_place = g;
+  SwiGlu(in_place.data(), u.data(), n, in_place.data());
+  EXPECT_EQ(in_place, sw);
+}
+
+TEST(AddTest, AddsElementwise) {
+  std::vector<float> x = {1.0f, -2.0f, 3.5f};
+  const std::vector<float> y = {0.5f, 2.0f, -1.0f};
+  Add(x.data(), y.data(), 3);
+  EXPECT_EQ(x, (std::vector<float>{1.5f, 0.0f, 2.5f}));
+}
+
+}  // namespace
+}  // namespace layerpool::kernels

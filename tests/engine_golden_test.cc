@@ -1,0 +1,243 @@
+// The CPU engine against llama.cpp's outputs on every model of
+// ../shared/golden (read golden/README.md): greedy tokens, teacher-forced
+// logits and perplexity.
+
+#include <cmath>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "model/gguf/gguf.h"
+#include "model/tokenizer/tokenizer.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/shared_data.h"
+#include "worker/perplexity.h"
+#include "worker/stage.h"
+
+namespace layerpool {
+namespace {
+
+using nlohmann::json;
+
+std::string ModelPath(const std::string& stem) {
+  std::string dir = absl::StartsWith(stem, "stories260K") ? "stories260K"
+                    : absl::StartsWith(stem, "synth-12L") ? "synth-12L"
+                                                          : "tinystories-656K";
+  return testing::SharedPath(absl::StrCat("models/", dir, "/", stem, ".gguf"));
+}
+
+json ReadJson(const std::string& path) {
+  return json::parse(testing::ReadFileOrDie(path));
+}
+
+// Largest |ours - llama.cpp| over all teacher-forced logits that we accept.
+// Measured (one token per call and batched give bitwise the same logits
+// here): F32/F16 <= 0.012, BF16 0.042, TinyStories Q8_0 2e-6 and Q4_0
+// 0.007, TinyStories Q4_1/Q5_0/Q5_1 0.10-0.165, synth-12L quants
+// 0.032-0.057. Each bound is about 1.5x the largest measured in its family.
+// They are of the order of llama.cpp's own batch-vs-single-token difference
+// (0 to 0.105, golden/README.md) and come from the same place: a last-bit
+// difference in an activation flips its 8-bit quantization, and these tiny
+// or random models amplify that. That this is noise and not an error is
+// checked elsewhere: every argmax with a margin > 0.05 agrees, perplexity
+// agrees within 0.1%, and the dot products agree with exact arithmetic to
+// the activation quantization's precision (kernels tests).
+double LogitTolerance(const std::string& stem) {
+  if (absl::StrContains(stem, "BF16")) return 0.06;
+  if (absl::StrContains(stem, "F32") || absl::StrContains(stem, "F16")) return 0.02;
+  if (absl::StartsWith(stem, "synth-12L")) return 0.08;
+  if (absl::StrContains(stem, "Q4_1") || absl::StrContains(stem, "Q5_")) return 0.25;
+  return 0.02;  // TinyStories Q8_0, Q4_0
+}
+
+// Greedy generation may legitimately take the other branch where llama.cpp's
+// top-2 margin is within what both logits may be off by: twice the
+// tolerance, and never less than 0.01.
+double NearTieMargin(const std::string& stem) {
+  return std::max(0.01, 2 * LogitTolerance(stem));
+}
+
+class EngineGoldenTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    auto file = gguf::GgufFile::Open(ModelPath(GetParam()), {.map_data = false});
+    ASSERT_TRUE(file.ok()) << file.status();
+    file_ = std::move(*file);
+    StageOptions options;
+    options.threads = 2;
+    auto stage = Stage::Create(*file_, options);
+    ASSERT_TRUE(stage.ok()) << stage.status();
+    stage_ = std::move(*stage);
+    golden_ = testing::SharedPath(absl::StrCat("golden/", GetParam(), "/"));
+  }
+
+  // Logits of every position of `tokens` evaluated in one batch.
+  std::vector<float> TeacherForced(const std::vector<int32_t>& tokens) {
+    auto cache = stage_->NewCache(512);
+    EXPECT_TRUE(cache.ok());
+    std::vector<int32_t> positions(tokens.size());
+    std::vector<int64_t> rows(tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i) positions[i] = rows[i] = i;
+    std::vector<KvCache*> caches(tokens.size(), cache->get());
+    StageBatch batch{tokens, {}, positions, caches, rows};
+    std::vector<float> logits;
+    EXPECT_TRUE(stage_->Forward(batch, &logits).ok());
+    return logits;
+  }
+
+  // Logits of every position of `tokens` evaluated one token per call, as
+  // in generation.
+  std::vector<float> OneByOne(const std::vector<int32_t>& tokens) {
+    auto cache = stage_->NewCache(512);
+    EXPECT_TRUE(cache.ok());
+    std::vector<float> all, logits;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      const int32_t pos = static_cast<int32_t>(i);
+      const int64_t row = 0;
+      KvCache* c = cache->get();
+      StageBatch batch{std::span(&tokens[i], 1), {}, std::span(&pos, 1),
+                       std::span(&c, 1), std::span(&row, 1)};
+      EXPECT_TRUE(stage_->Forward(batch, &logits).ok());
+      all.insert(all.end(), logits.begin(), logits.end());
+    }
+    return all;
+  }
+
+  std::unique_ptr<gguf::GgufFile> file_;
+  std::unique_ptr<Stage> stage_;
+  std::string golden_;
+};
+
+int32_t Argmax(std::span<const float> row) {
+  return static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
+}
+
+TEST_P(EngineGoldenTest, GreedyTokensMatchUpToTheFirstNearTie) {
+  const double near_tie = NearTieMargin(GetParam());
+  const json greedy = ReadJson(golden_ + "greedy.json");
+  const int64_t n_vocab = stage_->hparams().n_vocab;
+  for (const json& r : greedy["results"]) {
+    SCOPED_TRACE(r["prompt"].get<std::string>());
+    const std::vector<int32_t> prompt = r["prompt_tokens"];
+    const std::vector<int32_t> expected = r["tokens"];
+    const std::vector<double> margins = r["top2_margins"];
+    size_t must_match = expected.size();
+    for (size_t k = 0; k < margins.size(); ++k) {
+      if (margins[k] < near_tie) {
+        must_match = k;
+        break;
+      }
+    }
+    auto cache = stage_->NewCache(512);
+    ASSERT_TRUE(cache.ok());
+    std::vector<int32_t> tokens = prompt, positions;
+    std::vector<KvCache*> caches;
+    std::vector<float> logits;
+    std::vector<int32_t> generated;
+    size_t done = 0;  // tokens already in the cache
+    while (generated.size() < must_match) {
+      const size_t n = tokens.size() - done;
+      positions.resize(n);
+      for (size_t i = 0; i < n; ++i) positions[i] = done + i;
+      caches.assign(n, cache->get());
+      const int64_t last = n - 1;
+      StageBatch batch{std::span(tokens).subspan(done), {}, positions, caches,
+                       std::span<const int64_t>(&last, 1)};
+      ASSERT_TRUE(stage_->Forward(batch, &logits).ok());
+      done = tokens.size();
+      const int32_t next = Argmax(std::span<const float>(logits).first(n_vocab));
+      generated.push_back(next);
+      tokens.push_back(next);
+    }
+    for (size_t k = 0; k < must_match; ++k) {
+      ASSERT_EQ(generated[k], expected[k]) << "step " << k << " of " << must_match;
+    }
+  }
+}
+
+TEST_P(EngineGoldenTest, TeacherForcedLogitsAreClose) {
+  const json meta = ReadJson(golden_ + "logits.json");
+  const std::vector<int32_t> tokens = meta["tokens"];
+  const int64_t n_vocab = meta["n_vocab"];
+  const std::string raw = testing::ReadFileOrDie(golden_ + "logits.f32");
+  ASSERT_EQ(raw.size(), tokens.size() * n_vocab * sizeof(float));
+  const float* expected = reinterpret_cast<const float*>(raw.data());
+  const std::vector<float> ours = TeacherForced(tokens);
+  ASSERT_EQ(ours.size(), tokens.size() * n_vocab);
+  double max_diff = 0;
+  int checked_rows = 0;
+  for (size_t row = 0; row < tokens.size(); ++row) {
+    std::span<const float> e(expected + row * n_vocab, n_vocab);
+    std::span<const float> o(ours.data() + row * n_vocab, n_vocab);
+    for (int64_t i = 0; i < n_vocab; ++i) {
+      max_diff = std::max(max_diff, double{std::fabs(e[i] - o[i])});
+    }
+    std::vector<float> sorted(e.begin(), e.end());
+    std::nth_element(sorted.begin(), sorted.begin() + 1, sorted.end(), std::greater<>());
+    if (sorted[0] - sorted[1] > 0.05) {
+      EXPECT_EQ(Argmax(o), Argmax(e)) << "row " << row;
+      ++checked_rows;
+    }
+  }
+  RecordProperty("max_abs_diff", absl::StrCat(max_diff));
+  std::cout << GetParam() << ": max |logit diff| " << max_diff << ", argmax checked on "
+            << checked_rows << "/" << tokens.size() << " rows\n";
+  EXPECT_LE(max_diff, LogitTolerance(GetParam()));
+}
+
+TEST_P(EngineGoldenTest, OneTokenPerCallLogitsAreClose) {
+  const json meta = ReadJson(golden_ + "logits.json");
+  const std::vector<int32_t> tokens = meta["tokens"];
+  const std::string raw = testing::ReadFileOrDie(golden_ + "logits.f32");
+  const float* expected = reinterpret_cast<const float*>(raw.data());
+  const std::vector<float> ours = OneByOne(tokens);
+  const std::vector<float> batch = TeacherForced(tokens);
+  double max_diff = 0, self_diff = 0;
+  for (size_t i = 0; i < ours.size(); ++i) {
+    max_diff = std::max(max_diff, double{std::fabs(ours[i] - expected[i])});
+    self_diff = std::max(self_diff, double{std::fabs(ours[i] - batch[i])});
+  }
+  const double llama_self = meta["checks"]["one_token_per_decode_max_abs_diff"];
+  std::cout << GetParam() << ": one-by-one vs llama.cpp batch " << max_diff
+            << ", vs our batch " << self_diff << " (llama.cpp's own " << llama_self
+            << ")\n";
+  EXPECT_LE(max_diff, LogitTolerance(GetParam()) + llama_self);
+}
+
+TEST_P(EngineGoldenTest, PerplexityWithinATenthOfAPercent) {
+  const json expected = ReadJson(golden_ + "perplexity.json");
+  auto tokenizer = Tokenizer::FromGguf(*file_);
+  ASSERT_TRUE(tokenizer.ok());
+  std::string text = testing::ReadFileOrDie(testing::SharedPath("golden/text/stories.txt"));
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  const std::vector<int32_t> tokens = (*tokenizer)->Encode(text, true);
+  ASSERT_EQ(static_cast<int64_t>(tokens.size()), expected["n_tokens"].get<int64_t>());
+  auto result = Perplexity(*stage_, tokens, (*tokenizer)->bos_id(), 128, 128);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->chunks, expected["chunks"].get<int64_t>());
+  const double want = expected["ppl"];
+  std::cout << GetParam() << ": ppl " << result->ppl << " (llama.cpp " << want << ")\n";
+  EXPECT_NEAR(result->ppl, want, want * 1e-3);
+}
+
+std::vector<std::string> GoldenModels() {
+  return {"stories260K-F32",       "TinyStories-656K-F32",  "TinyStories-656K-F16",
+          "TinyStories-656K-BF16", "TinyStories-656K-Q8_0", "TinyStories-656K-Q8_0-requant",
+          "TinyStories-656K-Q4_0", "TinyStories-656K-Q4_1", "TinyStories-656K-Q5_0",
+          "TinyStories-656K-Q5_1", "synth-12L-F16",         "synth-12L-Q8_0",
+          "synth-12L-Q6_K",        "synth-12L-Q5_K_M",      "synth-12L-Q5_K_S",
+          "synth-12L-Q4_K_M",      "synth-12L-Q4_K_S",      "synth-12L-Q4_0",
+          "synth-12L-IQ4_NL",      "synth-12L-IQ4_XS",      "synth-12L-Q3_K_M",
+          "synth-12L-Q3_K_S",      "synth-12L-Q2_K"};
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, EngineGoldenTest, ::testing::ValuesIn(GoldenModels()),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           for (char& c : name) if (!isalnum(c)) c = '_';
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace layerpool

@@ -1,0 +1,198 @@
+#include "worker/stage.h"
+
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "kernels/attention.h"
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+
+namespace layerpool {
+
+absl::StatusOr<std::unique_ptr<Stage>> Stage::Create(
+    const gguf::GgufFile& file, const StageOptions& options) {
+  std::unique_ptr<Stage> stage(new Stage());
+  LP_ASSIGN_OR_RETURN(stage->hp_, ReadHParams(file), file.path());
+  const HParams& hp = stage->hp_;
+  LP_RETURN_IF_ERROR(ValidateForInference(hp), file.path());
+  if (hp.architecture != "llama") {
+    return absl::UnimplementedError(absl::StrCat(
+        file.path(), ": architecture '", hp.architecture,
+        "' is not supported (llama is)"));
+  }
+  if (options.threads < 1) {
+    return absl::InvalidArgumentError("--threads must be at least 1");
+  }
+  const int64_t last = options.last_layer < 0 ? hp.n_layer : options.last_layer;
+  LP_ASSIGN_OR_RETURN(stage->weights_, StageWeights::Load(
+                                           file, hp, options.first_layer, last));
+  stage->rope_base_ =
+      options.rope_freq_base > 0 ? options.rope_freq_base : hp.rope_freq_base;
+  stage->rope_scale_ =
+      options.rope_freq_scale > 0 ? options.rope_freq_scale : hp.rope_freq_scale;
+  if (options.ntk_alpha != 1) {
+    if (options.ntk_alpha <= 0 || hp.n_rot <= 2) {
+      return absl::InvalidArgumentError("NTK alpha must be positive");
+    }
+    stage->rope_base_ *= std::pow(options.ntk_alpha,
+                                  double(hp.n_rot) / double(hp.n_rot - 2));
+  }
+  stage->pool_ = std::make_unique<kernels::ThreadPool>(options.threads);
+  stage->kv_type_ = options.kv_type;
+  return stage;
+}
+
+absl::StatusOr<std::unique_ptr<KvCache>> Stage::NewCache(int64_t n_ctx) const {
+  return KvCache::Create(kv_type_, weights_->last_layer() - weights_->first_layer(),
+                         n_ctx, hp_.n_head_kv, hp_.head_dim);
+}
+
+absl::Status Stage::Validate(const StageBatch& b) const {
+  const size_t n = b.positions.size();
+  if (n == 0) return absl::InvalidArgumentError("empty batch");
+  if (b.caches.size() != n) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch has ", n, " positions but ", b.caches.size(), " caches"));
+  }
+  if (is_first()) {
+    if (b.tokens.size() != n) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "batch has ", n, " positions but ", b.tokens.size(), " tokens"));
+    }
+    for (int32_t t : b.tokens) {
+      if (t < 0 || t >= hp_.n_vocab) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "token id ", t, " is outside the vocabulary [0, ", hp_.n_vocab, ")"));
+      }
+    }
+  } else if (b.hidden.size() != n * static_cast<size_t>(hp_.n_embd)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "hidden states hold ", b.hidden.size(), " floats, expected ", n, " x ",
+        hp_.n_embd));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (b.caches[i] == nullptr || b.positions[i] < 0 ||
+        b.positions[i] >= b.caches[i]->n_ctx()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "position ", b.positions[i], " of batch row ", i,
+          " is outside its sequence's context"));
+    }
+  }
+  for (int64_t r : b.logit_rows) {
+    if (r < 0 || r >= static_cast<int64_t>(n)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("logit row ", r, " is outside the batch"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Stage::Attention(int64_t layer, const StageBatch& b) {
+  const int64_t n = static_cast<int64_t>(b.positions.size());
+  const kernels::AttentionShape shape{
+      static_cast<int>(hp_.n_head), static_cast<int>(hp_.n_head_kv),
+      static_cast<int>(hp_.head_dim),
+      1.0f / std::sqrt(static_cast<float>(hp_.head_dim))};
+  const int64_t q_dim = hp_.n_head * hp_.head_dim;
+  const int64_t local = layer - weights_->first_layer();
+  // Work items are (token, head) pairs, so a single decode token still
+  // spreads its heads over the threads.
+  pool_->ParallelFor(n * hp_.n_head, [&](int64_t begin, int64_t end) {
+    thread_local kernels::AttentionScratch scratch;
+    for (int64_t item = begin; item < end;) {
+      const int64_t t = item / hp_.n_head;
+      const int h0 = static_cast<int>(item % hp_.n_head);
+      const int h1 = static_cast<int>(std::min<int64_t>(hp_.n_head, h0 + end - item));
+      kernels::AttendOneToken(shape, &q_[t * q_dim], b.caches[t]->Layer(local),
+                              b.positions[t] + 1, h0, h1, &attn_[t * q_dim],
+                              scratch);
+      item += h1 - h0;
+    }
+  });
+}
+
+void Stage::Layer(int64_t layer, const StageBatch& b) {
+  const LayerWeights& w = weights_->layer(layer);
+  const int64_t n = static_cast<int64_t>(b.positions.size());
+  const int64_t d = hp_.n_embd;
+  const int64_t q_dim = hp_.n_head * hp_.head_dim;
+  const int64_t kv_dim = hp_.n_head_kv * hp_.head_dim;
+  kernels::ThreadPool* pool = pool_.get();
+  auto matmul = [&](const Matrix& m, const std::vector<float>& in,
+                    std::vector<float>& out) {
+    out.resize(static_cast<size_t>(n * m.rows));
+    kernels::MatMul(m.type, m.data, m.rows, m.cols, in.data(), n, out.data(), pool);
+  };
+
+  // Attention block.
+  norm_.resize(x_.size());
+  for (int64_t t = 0; t < n; ++t) {
+    kernels::RmsNorm(&x_[t * d], w.attn_norm.data(), static_cast<float>(hp_.rms_eps),
+                     d, &norm_[t * d]);
+  }
+  matmul(w.wq, norm_, q_);
+  matmul(w.wk, norm_, k_);
+  matmul(w.wv, norm_, v_);
+  const int64_t local = layer - weights_->first_layer();
+  for (int64_t t = 0; t < n; ++t) {
+    kernels::Rope(&q_[t * q_dim], hp_.n_head, hp_.head_dim, hp_.n_rot, b.positions[t],
+                  static_cast<float>(rope_base_), static_cast<float>(rope_scale_));
+    kernels::Rope(&k_[t * kv_dim], hp_.n_head_kv, hp_.head_dim, hp_.n_rot,
+                  b.positions[t], static_cast<float>(rope_base_),
+                  static_cast<float>(rope_scale_));
+    b.caches[t]->Store(local, b.positions[t], &k_[t * kv_dim], &v_[t * kv_dim]);
+  }
+  attn_.resize(static_cast<size_t>(n * q_dim));
+  Attention(layer, b);
+  matmul(w.wo, attn_, proj_);
+  kernels::Add(x_.data(), proj_.data(), static_cast<int64_t>(x_.size()));
+
+  // Feed-forward block.
+  for (int64_t t = 0; t < n; ++t) {
+    kernels::RmsNorm(&x_[t * d], w.ffn_norm.data(), static_cast<float>(hp_.rms_eps),
+                     d, &norm_[t * d]);
+  }
+  matmul(w.gate, norm_, gate_);
+  matmul(w.up, norm_, up_);
+  kernels::SwiGlu(gate_.data(), up_.data(), static_cast<int64_t>(gate_.size()),
+                  gate_.data());
+  matmul(w.down, gate_, proj_);
+  kernels::Add(x_.data(), proj_.data(), static_cast<int64_t>(x_.size()));
+}
+
+absl::Status Stage::Forward(const StageBatch& b, std::vector<float>* out) {
+  LP_RETURN_IF_ERROR(Validate(b));
+  const int64_t n = static_cast<int64_t>(b.positions.size());
+  const int64_t d = hp_.n_embd;
+  x_.resize(static_cast<size_t>(n * d));
+  if (is_first()) {
+    const Matrix& e = weights_->token_embd();
+    kernels::GetRows(e.type, e.data, e.cols, b.tokens.data(), n, x_.data());
+  } else {
+    std::copy(b.hidden.begin(), b.hidden.end(), x_.begin());
+  }
+  for (int64_t l = weights_->first_layer(); l < weights_->last_layer(); ++l) {
+    Layer(l, b);
+  }
+  if (!is_last()) {
+    out->assign(x_.begin(), x_.end());
+    return absl::OkStatus();
+  }
+  const int64_t rows = static_cast<int64_t>(b.logit_rows.size());
+  norm_.resize(static_cast<size_t>(rows * d));
+  for (int64_t i = 0; i < rows; ++i) {
+    kernels::RmsNorm(&x_[b.logit_rows[i] * d], weights_->output_norm().data(),
+                     static_cast<float>(hp_.rms_eps), d, &norm_[i * d]);
+  }
+  const Matrix& o = weights_->output();
+  out->resize(static_cast<size_t>(rows * o.rows));
+  if (rows > 0) {
+    kernels::MatMul(o.type, o.data, o.rows, o.cols, norm_.data(), rows,
+                    out->data(), pool_.get());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace layerpool

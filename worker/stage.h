@@ -1,0 +1,100 @@
+// A pipeline stage: the forward pass of a llama-family model over a
+// contiguous range of layers [first, last).
+//
+// The first stage turns token ids into embeddings; every stage runs its
+// layers (RMSNorm, rotary embeddings, grouped-query attention over each
+// sequence's KV cache, SwiGLU feed-forward, residuals); the last stage
+// applies the final norm and the output head and returns logits. A single
+// process running a whole model is the one-stage case (first = 0, last =
+// n_layer).
+//
+// A batch may mix tokens of several sequences: each token carries its
+// position and the KV cache of its sequence, and attends causally to
+// positions [0, pos] of that cache. Tokens of one sequence must come in
+// increasing position order (prefill chunks, then one token per decode step).
+//
+// Thread safety: Forward is not reentrant (it reuses activation buffers);
+// it uses the stage's own thread pool internally.
+#ifndef LAYERPOOL_WORKER_STAGE_H_
+#define LAYERPOOL_WORKER_STAGE_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/thread_pool.h"
+#include "model/gguf/gguf.h"
+#include "model/hparams/hparams.h"
+#include "worker/kv_cache.h"
+#include "worker/stage_weights.h"
+
+namespace layerpool {
+
+struct StageOptions {
+  int64_t first_layer = 0;
+  int64_t last_layer = -1;  // -1: the model's last layer
+  int threads = 1;
+  GgmlType kv_type = GgmlType::kF16;
+  // RoPE overrides; 0 keeps the model's value. ntk_alpha scales the
+  // frequency base NTK-style: base * alpha^(n_rot / (n_rot - 2)).
+  double rope_freq_base = 0;
+  double rope_freq_scale = 0;
+  double ntk_alpha = 1;
+};
+
+struct StageBatch {
+  std::span<const int32_t> tokens;    // first stage: one id per token
+  std::span<const float> hidden;      // other stages: [n][n_embd]
+  std::span<const int32_t> positions; // [n]
+  std::span<KvCache* const> caches;   // [n]: each token's sequence
+  // Last stage: the rows whose logits are wanted (e.g. each sequence's last
+  // token), in output order.
+  std::span<const int64_t> logit_rows;
+};
+
+class Stage {
+ public:
+  // Loads the stage's weights from `file` (which must outlive the Stage).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Stage>> Create(
+      const gguf::GgufFile& file, const StageOptions& options);
+
+  // A KV cache for one sequence of up to n_ctx tokens over this stage's
+  // layers.
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<KvCache>> NewCache(
+      int64_t n_ctx) const;
+
+  // Runs the batch. `out` receives hidden states [n][n_embd], or on the
+  // last stage logits [logit_rows.size()][n_vocab]. InvalidArgument for a
+  // malformed batch (sizes that disagree, a token id outside the
+  // vocabulary, a position outside its cache).
+  [[nodiscard]] absl::Status Forward(const StageBatch& batch,
+                                     std::vector<float>* out);
+
+  const HParams& hparams() const { return hp_; }
+  const StageWeights& weights() const { return *weights_; }
+  bool is_first() const { return weights_->is_first(); }
+  bool is_last() const { return weights_->is_last(); }
+  double rope_freq_base() const { return rope_base_; }
+  double rope_freq_scale() const { return rope_scale_; }
+
+ private:
+  Stage() = default;
+  absl::Status Validate(const StageBatch& batch) const;
+  void Attention(int64_t layer, const StageBatch& batch);
+  void Layer(int64_t layer, const StageBatch& batch);
+
+  HParams hp_;
+  double rope_base_ = 10000;
+  double rope_scale_ = 1;
+  GgmlType kv_type_ = GgmlType::kF16;
+  std::unique_ptr<StageWeights> weights_;
+  std::unique_ptr<kernels::ThreadPool> pool_;
+  // Activations, reused between calls: x is the residual stream.
+  std::vector<float> x_, norm_, q_, k_, v_, attn_, proj_, gate_, up_;
+};
+
+}  // namespace layerpool
+
+#endif  // LAYERPOOL_WORKER_STAGE_H_

@@ -1,0 +1,156 @@
+#include "worker/stage_weights.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/status_macros.h"
+#include "model/quant/dequantize.h"
+
+namespace layerpool {
+namespace {
+
+// Layer index of "blk.<i>.<rest>", or -1.
+int64_t LayerOf(const std::string& name) {
+  if (!absl::StartsWith(name, "blk.")) return -1;
+  int64_t i = 0;
+  size_t p = 4;
+  if (p >= name.size() || !std::isdigit(static_cast<unsigned char>(name[p]))) return -1;
+  while (p < name.size() && std::isdigit(static_cast<unsigned char>(name[p]))) {
+    i = i * 10 + (name[p++] - '0');
+    if (i > (int64_t{1} << 30)) return -1;
+  }
+  return p < name.size() && name[p] == '.' ? i : -1;
+}
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+class Loader {
+ public:
+  Loader(const gguf::GgufFile& file, const gguf::TensorMap& map)
+      : file_(file), map_(map) {}
+
+  absl::StatusOr<Matrix> GetMatrix(const std::string& name, int64_t cols,
+                                   int64_t rows) {
+    LP_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, Find(name, {cols, rows}));
+    if (!CanDequantize(t->type)) {
+      return absl::UnimplementedError(absl::StrCat(
+          "tensor ", name, ": type ", std::string(GetTypeTraits(t->type)->name),
+          " is not supported for computation"));
+    }
+    LP_ASSIGN_OR_RETURN(auto bytes, map_.Data(*t), "tensor ", name);
+    bytes_ += t->size_bytes;
+    return Matrix{t->type, bytes.data(), rows, cols};
+  }
+
+  // Norm weights are tiny; they are kept as floats whatever their type.
+  absl::StatusOr<std::vector<float>> GetVector(const std::string& name,
+                                               int64_t n) {
+    LP_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, Find(name, {n}));
+    LP_ASSIGN_OR_RETURN(auto bytes, map_.Data(*t), "tensor ", name);
+    std::vector<float> out(static_cast<size_t>(n));
+    if (!DequantizeRow(t->type, bytes.data(), out.data(), n)) {
+      return absl::UnimplementedError(absl::StrCat(
+          "tensor ", name, ": type ", std::string(GetTypeTraits(t->type)->name),
+          " is not supported"));
+    }
+    bytes_ += t->size_bytes;
+    return out;
+  }
+
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  absl::StatusOr<const gguf::TensorInfo*> Find(
+      const std::string& name, const std::vector<int64_t>& shape) {
+    const gguf::TensorInfo* t = map_.Find(name);
+    if (t == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "tensor ", name, " is missing from ", file_.path()));
+    }
+    if (t->shape != shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor ", name, ": shape ", ShapeText(t->shape), ", expected ",
+          ShapeText(shape)));
+    }
+    return t;
+  }
+
+  const gguf::GgufFile& file_;
+  const gguf::TensorMap& map_;
+  uint64_t bytes_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<StageWeights>> StageWeights::Load(
+    const gguf::GgufFile& file, const HParams& hp, int64_t first, int64_t last) {
+  LP_RETURN_IF_ERROR(ValidateForInference(hp));
+  if (first < 0 || last > hp.n_layer || first >= last) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "layer range [", first, ", ", last, ") is not within the model's ",
+        hp.n_layer, " layers"));
+  }
+  std::unique_ptr<StageWeights> w(new StageWeights());
+  w->first_ = first;
+  w->last_ = last;
+  w->has_embedding_ = first == 0;
+  w->has_output_ = last == hp.n_layer;
+  const bool tied = file.FindTensor("output.weight") == nullptr;
+  const bool need_embd = w->has_embedding_ || (w->has_output_ && tied);
+
+  LP_ASSIGN_OR_RETURN(
+      w->map_, gguf::TensorMap::Map(file, [&](const gguf::TensorInfo& t) {
+        const int64_t layer = LayerOf(t.name);
+        if (layer >= 0) return layer >= first && layer < last;
+        if (t.name == "token_embd.weight") return need_embd;
+        if (t.name == "output_norm.weight" || t.name == "output.weight") {
+          return w->has_output_;
+        }
+        return false;
+      }));
+
+  Loader load(file, w->map_);
+  const int64_t q_dim = hp.n_head * hp.head_dim;
+  const int64_t kv_dim = hp.n_head_kv * hp.head_dim;
+  if (need_embd) {
+    LP_ASSIGN_OR_RETURN(w->token_embd_,
+                        load.GetMatrix("token_embd.weight", hp.n_embd, hp.n_vocab));
+  }
+  if (w->has_output_) {
+    LP_ASSIGN_OR_RETURN(w->output_norm_,
+                        load.GetVector("output_norm.weight", hp.n_embd));
+    if (tied) {
+      w->output_ = w->token_embd_;
+    } else {
+      LP_ASSIGN_OR_RETURN(w->output_,
+                          load.GetMatrix("output.weight", hp.n_embd, hp.n_vocab));
+    }
+  }
+  for (int64_t i = first; i < last; ++i) {
+    const std::string b = absl::StrCat("blk.", i, ".");
+    LayerWeights l;
+    LP_ASSIGN_OR_RETURN(l.attn_norm, load.GetVector(b + "attn_norm.weight", hp.n_embd));
+    LP_ASSIGN_OR_RETURN(l.wq, load.GetMatrix(b + "attn_q.weight", hp.n_embd, q_dim));
+    LP_ASSIGN_OR_RETURN(l.wk, load.GetMatrix(b + "attn_k.weight", hp.n_embd, kv_dim));
+    LP_ASSIGN_OR_RETURN(l.wv, load.GetMatrix(b + "attn_v.weight", hp.n_embd, kv_dim));
+    LP_ASSIGN_OR_RETURN(l.wo, load.GetMatrix(b + "attn_output.weight", q_dim, hp.n_embd));
+    LP_ASSIGN_OR_RETURN(l.ffn_norm, load.GetVector(b + "ffn_norm.weight", hp.n_embd));
+    LP_ASSIGN_OR_RETURN(l.gate, load.GetMatrix(b + "ffn_gate.weight", hp.n_embd, hp.n_ff));
+    LP_ASSIGN_OR_RETURN(l.up, load.GetMatrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff));
+    LP_ASSIGN_OR_RETURN(l.down, load.GetMatrix(b + "ffn_down.weight", hp.n_ff, hp.n_embd));
+    w->layers_.push_back(std::move(l));
+  }
+  // A token reads one row of the embedding table, not all of it; the table
+  // counts only when it doubles as the output head.
+  w->weight_bytes_ = load.bytes();
+  if (need_embd && !(w->has_output_ && tied)) {
+    w->weight_bytes_ -= *RowBytes(w->token_embd_.type, w->token_embd_.cols) *
+                        static_cast<uint64_t>(w->token_embd_.rows);
+  }
+  return w;
+}
+
+}  // namespace layerpool

@@ -221,6 +221,34 @@ TEST_P(EngineGoldenTest, PerplexityWithinATenthOfAPercent) {
   EXPECT_NEAR(result->ppl, want, want * 1e-3);
 }
 
+// Work is split across threads by whole rows and heads, so the thread count
+// cannot change a single bit of the logits (and so of greedy tokens).
+TEST(EngineThreadsTest, OneAndTwoThreadsGiveIdenticalLogits) {
+  for (const char* stem : {"stories260K-F32", "synth-12L-Q4_K_M", "TinyStories-656K-Q5_1"}) {
+    SCOPED_TRACE(stem);
+    auto file = gguf::GgufFile::Open(ModelPath(stem), {.map_data = false});
+    ASSERT_TRUE(file.ok());
+    const json meta = ReadJson(testing::SharedPath(absl::StrCat("golden/", stem, "/logits.json")));
+    const std::vector<int32_t> tokens = meta["tokens"];
+    std::vector<std::vector<float>> results;
+    for (int threads : {1, 2}) {
+      StageOptions options;
+      options.threads = threads;
+      auto stage = Stage::Create(**file, options);
+      ASSERT_TRUE(stage.ok());
+      auto cache = (*stage)->NewCache(512);
+      std::vector<int32_t> positions(tokens.size());
+      std::vector<int64_t> rows(tokens.size());
+      for (size_t i = 0; i < tokens.size(); ++i) positions[i] = rows[i] = i;
+      std::vector<KvCache*> caches(tokens.size(), cache->get());
+      std::vector<float> logits;
+      ASSERT_TRUE((*stage)->Forward({tokens, {}, positions, caches, rows}, &logits).ok());
+      results.push_back(std::move(logits));
+    }
+    EXPECT_TRUE(results[0] == results[1]);
+  }
+}
+
 std::vector<std::string> GoldenModels() {
   return {"stories260K-F32",       "TinyStories-656K-F32",  "TinyStories-656K-F16",
           "TinyStories-656K-BF16", "TinyStories-656K-Q8_0", "TinyStories-656K-Q8_0-requant",

@@ -33,8 +33,12 @@ absl::StatusOr<std::unique_ptr<Stage>> Stage::Create(
   stage->rope_scale_ =
       options.rope_freq_scale > 0 ? options.rope_freq_scale : hp.rope_freq_scale;
   if (options.ntk_alpha != 1) {
-    if (options.ntk_alpha <= 0 || hp.n_rot <= 2) {
+    if (options.ntk_alpha <= 0) {
       return absl::InvalidArgumentError("NTK alpha must be positive");
+    }
+    if (hp.n_rot <= 2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "NTK scaling needs a rope dimension above 2; this model's is ", hp.n_rot));
     }
     stage->rope_base_ *= std::pow(options.ntk_alpha,
                                   double(hp.n_rot) / double(hp.n_rot - 2));

@@ -275,26 +275,9 @@ const T* As(const void* src) {
 }  // namespace
 
 bool CanDequantize(GgmlType type) {
-  switch (type) {
-    case GgmlType::kF32:
-    case GgmlType::kF16:
-    case GgmlType::kBF16:
-    case GgmlType::kQ4_0:
-    case GgmlType::kQ4_1:
-    case GgmlType::kQ5_0:
-    case GgmlType::kQ5_1:
-    case GgmlType::kQ8_0:
-    case GgmlType::kQ2_K:
-    case GgmlType::kQ3_K:
-    case GgmlType::kQ4_K:
-    case GgmlType::kQ5_K:
-    case GgmlType::kQ6_K:
-    case GgmlType::kIQ4_NL:
-    case GgmlType::kIQ4_XS:
-      return true;
-    default:
-      return false;
-  }
+  // The type table marks exactly the types DequantizeRow handles.
+  const std::optional<TypeTraits> traits = GetTypeTraits(type);
+  return traits && traits->supported;
 }
 
 bool DequantizeRow(GgmlType type, const void* src, float* dst, int64_t n) {

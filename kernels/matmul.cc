@@ -62,7 +62,8 @@ bool IsMatMulSupported(GgmlType w_type) { return IsVecDotSupported(w_type); }
 
 void MatMul(GgmlType w_type, const void* w, int64_t rows, int64_t cols,
             const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
-  if (!IsMatMulSupported(w_type)) Die("MatMul on an unsupported type", w_type, cols);
+  if (!IsMatMulSupported(w_type))
+    Die("MatMul on an unsupported type", w_type, cols);
   if (rows <= 0 || n_tokens <= 0) return;
   const GgmlType act_type = VecDotType(w_type);
   const int64_t w_row_bytes = RowBytesOrDie(w_type, cols);
@@ -90,7 +91,8 @@ void MatMul(GgmlType w_type, const void* w, int64_t rows, int64_t cols,
   const uint8_t* wq = static_cast<const uint8_t*>(w);
   auto rows_range = [&](int64_t r0, int64_t r1) {
     if (n_tokens == 1) {
-      for (int64_t r = r0; r < r1; ++r) y[r] = dot(wq + r * w_row_bytes, xq, cols);
+      for (int64_t r = r0; r < r1; ++r)
+        y[r] = dot(wq + r * w_row_bytes, xq, cols);
       return;
     }
     for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
@@ -113,8 +115,8 @@ void MatMul(GgmlType w_type, const void* w, int64_t rows, int64_t cols,
   }
 }
 
-void GetRows(GgmlType type, const void* table, int64_t cols,
-             const int32_t* ids, int64_t n, float* out) {
+void GetRows(GgmlType type, const void* table, int64_t cols, const int32_t* ids,
+             int64_t n, float* out) {
   const int64_t row_bytes = RowBytesOrDie(type, cols);
   const uint8_t* base = static_cast<const uint8_t*>(table);
   for (int64_t i = 0; i < n; ++i) {

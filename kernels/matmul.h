@@ -48,8 +48,8 @@ void MatMul(GgmlType w_type, const void* w, int64_t rows, int64_t cols,
 // does (llama.cpp's get_rows). Preconditions: every id is a valid row of the
 // table (callers validate token ids; this function cannot know the row
 // count), `type` is dequantizable and cols a multiple of its block size.
-void GetRows(GgmlType type, const void* table, int64_t cols,
-             const int32_t* ids, int64_t n, float* out);
+void GetRows(GgmlType type, const void* table, int64_t cols, const int32_t* ids,
+             int64_t n, float* out);
 
 }  // namespace layerpool::kernels
 

@@ -91,11 +91,12 @@ const Bandwidth& MeasuredBandwidth(int threads) {
     std::vector<uint64_t> sums(static_cast<size_t>(threads) + 1);
     bw.memcpy_gbps = memcpy_gbps;
     bw.read_gbps = BestRate(kBufferBytes, [&] {
-      pool.ParallelFor(static_cast<int64_t>(kBufferBytes / 8),
-                       [&](int64_t begin, int64_t end) {
-                         benchmark::DoNotOptimize(SumWords(words, begin, end));
-                       },
-                       1024);
+      pool.ParallelFor(
+          static_cast<int64_t>(kBufferBytes / 8),
+          [&](int64_t begin, int64_t end) {
+            benchmark::DoNotOptimize(SumWords(words, begin, end));
+          },
+          1024);
     });
   }
   return bw;
@@ -143,11 +144,13 @@ void BM_MatMulDecode(benchmark::State& state) {
 
   const int64_t matrix_bytes = *RowBytes(type, cols) * rows;
   const int64_t copies =
-      cold ? std::max<int64_t>(1, (static_cast<int64_t>(kBufferBytes) +
-                                   matrix_bytes - 1) / matrix_bytes)
+      cold ? std::max<int64_t>(
+                 1, (static_cast<int64_t>(kBufferBytes) + matrix_bytes - 1) /
+                        matrix_bytes)
            : 1;
   const Weights w(type, rows, cols, copies);
-  std::vector<float> x(static_cast<size_t>(cols), 0.5f), y(static_cast<size_t>(rows));
+  std::vector<float> x(static_cast<size_t>(cols), 0.5f),
+      y(static_cast<size_t>(rows));
   ThreadPool pool(threads);
 
   int64_t copy = 0;
@@ -170,8 +173,8 @@ void BM_MatMulDecode(benchmark::State& state) {
 
 void DecodeArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"type", "rows", "cols", "threads", "cold"});
-  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kQ8_0,
-                        GgmlType::kF32}) {
+  for (GgmlType type :
+       {GgmlType::kQ4_K, GgmlType::kQ6_K, GgmlType::kQ8_0, GgmlType::kF32}) {
     for (auto [rows, cols] : {std::pair<int64_t, int64_t>{2048, 2048},
                               std::pair<int64_t, int64_t>{8192, 2048}}) {
       for (int threads : {1, 2}) {
@@ -181,6 +184,41 @@ void DecodeArgs(benchmark::internal::Benchmark* b) {
     b->Args({static_cast<int64_t>(type), 2048, 2048, 1, 0});
   }
 }
+
+// Prefill: a batch of tokens against one matrix. Reported as multiply-adds
+// per second (counter GFLOP, shown per second, counts two flops per
+// multiply-add); weights come from DRAM once per call and are reused across the
+// batch from cache.
+void BM_MatMulPrefill(benchmark::State& state) {
+  const auto type = static_cast<GgmlType>(state.range(0));
+  const int64_t rows = 4096, cols = 4096, n_tokens = state.range(1);
+  const int threads = static_cast<int>(state.range(2));
+  const Weights w(type, rows, cols, 1);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n_tokens * cols));
+  for (float& v : x) v = normal(rng);
+  std::vector<float> y(static_cast<size_t>(n_tokens * rows));
+  ThreadPool pool(threads);
+  for (auto _ : state) {
+    MatMul(type, w.data(), rows, cols, x.data(), n_tokens, y.data(), &pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOP"] =
+      benchmark::Counter(2.0 * static_cast<double>(rows * cols * n_tokens) *
+                             static_cast<double>(state.iterations()) / 1e9,
+                         benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(GetTypeTraits(type)->name) + " " +
+                 IsaName(ActiveIsa()));
+}
+BENCHMARK(BM_MatMulPrefill)
+    ->ArgNames({"type", "tokens", "threads"})
+    ->Args({static_cast<int64_t>(GgmlType::kQ4_K), 64, 1})
+    ->Args({static_cast<int64_t>(GgmlType::kQ4_K), 64, 2})
+    ->Args({static_cast<int64_t>(GgmlType::kQ8_0), 64, 2})
+    ->Args({static_cast<int64_t>(GgmlType::kQ6_K), 64, 2})
+    ->UseRealTime()
+    ->MinTime(0.5);
 
 // One 4096-wide row per call, 64 rows cycling (all in L2): the compute
 // speed of each instruction set's kernel, in weight bytes per second.

@@ -48,10 +48,12 @@ TEST_P(MatMulTest, EqualsLoopOverVecDot) {
 
   const size_t row_bytes = Bytes(type, cols);
   for (int64_t t = 0; t < n_tokens; ++t) {
-    const std::vector<float> xt(x.begin() + t * cols, x.begin() + (t + 1) * cols);
+    const std::vector<float> xt(x.begin() + t * cols,
+                                x.begin() + (t + 1) * cols);
     const std::vector<uint8_t> xq = Quantized(type, xt);
     for (int64_t r = 0; r < rows; ++r) {
-      const float expected = VecDot(type, w.data() + r * row_bytes, xq.data(), cols);
+      const float expected =
+          VecDot(type, w.data() + r * row_bytes, xq.data(), cols);
       ASSERT_EQ(y[t * rows + r], expected)
           << TypeName(type) << " token " << t << " row " << r;
     }
@@ -96,8 +98,8 @@ TEST(GetRowsTest, DequantizesSelectedRows) {
     }
     const std::vector<int32_t> ids = {3, 0, 9, 3};
     std::vector<float> out(ids.size() * cols);
-    GetRows(type, table.data(), cols, ids.data(), static_cast<int64_t>(ids.size()),
-            out.data());
+    GetRows(type, table.data(), cols, ids.data(),
+            static_cast<int64_t>(ids.size()), out.data());
     const size_t row_bytes = Bytes(type, cols);
     for (size_t i = 0; i < ids.size(); ++i) {
       std::vector<float> expected(cols);

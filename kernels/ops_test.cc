@@ -68,7 +68,8 @@ void ExpectRope(RopeMode mode, int64_t n_head, int64_t head_dim, int64_t n_rot,
           freq_scale * pos * std::pow(double{base}, -2.0 * i / n_rot) / f;
       const double e0 = in[a] * std::cos(theta) - in[b] * std::sin(theta);
       const double e1 = in[a] * std::sin(theta) + in[b] * std::cos(theta);
-      const double tol = angle_tol * (std::fabs(in[a]) + std::fabs(in[b])) + 1e-6;
+      const double tol =
+          angle_tol * (std::fabs(in[a]) + std::fabs(in[b])) + 1e-6;
       EXPECT_NEAR(out[a], e0, tol) << "head " << h << " pair " << i;
       EXPECT_NEAR(out[b], e1, tol) << "head " << h << " pair " << i;
     }
@@ -81,7 +82,8 @@ TEST(RopeTest, NormalModeMatchesDoubleFormula) {
     ExpectRope(RopeMode::kNormal, 4, 64, 64, pos, 10000.0f, 1.0f, nullptr);
   }
   ExpectRope(RopeMode::kNormal, 2, 128, 128, 513, 500000.0f, 1.0f, nullptr);
-  ExpectRope(RopeMode::kNormal, 3, 64, 32, 42, 10000.0f, 0.25f, nullptr);  // partial
+  ExpectRope(RopeMode::kNormal, 3, 64, 32, 42, 10000.0f, 0.25f,
+             nullptr);  // partial
 }
 
 TEST(RopeTest, NeoxModeMatchesDoubleFormula) {
@@ -93,7 +95,8 @@ TEST(RopeTest, NeoxModeMatchesDoubleFormula) {
 
 TEST(RopeTest, FreqFactorsDivideTheAngles) {
   std::vector<float> ff(32);
-  for (size_t i = 0; i < ff.size(); ++i) ff[i] = 1.0f + 0.25f * static_cast<float>(i % 5);
+  for (size_t i = 0; i < ff.size(); ++i)
+    ff[i] = 1.0f + 0.25f * static_cast<float>(i % 5);
   ExpectRope(RopeMode::kNormal, 2, 64, 64, 77, 500000.0f, 1.0f, &ff);
 }
 
@@ -127,7 +130,8 @@ TEST(SoftmaxTest, MaskAndCausalAgree) {
   const int64_t n = 37, visible = 20;
   const std::vector<float> x = Random(rng, n);
   std::vector<float> mask(n, 0.0f);
-  for (int64_t i = visible; i < n; ++i) mask[i] = -std::numeric_limits<float>::infinity();
+  for (int64_t i = visible; i < n; ++i)
+    mask[i] = -std::numeric_limits<float>::infinity();
   std::vector<float> masked(n), causal(n);
   Softmax(x.data(), n, 0.5f, mask.data(), masked.data());
   SoftmaxCausal(x.data(), n, visible, 0.5f, causal.data());

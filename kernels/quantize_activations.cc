@@ -92,7 +92,8 @@ void QuantizeQ8_K(const float* x, BlockQ8_K* y, int64_t nb) {
     }
     const float iscale = -127.f / max;
     for (int j = 0; j < kQkK; ++j) {
-      y[i].qs[j] = static_cast<int8_t>(std::min(127, NearestInt(iscale * x[j])));
+      y[i].qs[j] =
+          static_cast<int8_t>(std::min(127, NearestInt(iscale * x[j])));
     }
     for (int s = 0; s < kQkK / 16; ++s) {
       int sum = 0;
@@ -104,7 +105,8 @@ void QuantizeQ8_K(const float* x, BlockQ8_K* y, int64_t nb) {
 }
 
 [[noreturn]] void Die(const char* what, GgmlType type, int64_t n) {
-  std::fprintf(stderr, "layerpool kernels: QuantizeActivations: %s (type %u, n %lld)\n",
+  std::fprintf(stderr,
+               "layerpool kernels: QuantizeActivations: %s (type %u, n %lld)\n",
                what, static_cast<unsigned>(type), static_cast<long long>(n));
   std::abort();
 }
@@ -112,11 +114,12 @@ void QuantizeQ8_K(const float* x, BlockQ8_K* y, int64_t nb) {
 }  // namespace
 
 void QuantizeActivations(GgmlType type, const float* x, void* out, int64_t n) {
-  const int64_t block =
-      type == GgmlType::kQ8_0 || type == GgmlType::kQ8_1 ? kQk32
-      : type == GgmlType::kQ8_K                            ? kQkK
-                                                           : 1;
-  if (n < 0 || n % block != 0) Die("n is not a multiple of the block size", type, n);
+  const int64_t block = type == GgmlType::kQ8_0 || type == GgmlType::kQ8_1
+                            ? kQk32
+                        : type == GgmlType::kQ8_K ? kQkK
+                                                  : 1;
+  if (n < 0 || n % block != 0)
+    Die("n is not a multiple of the block size", type, n);
   switch (type) {
     case GgmlType::kQ8_0:
       return QuantizeQ8_0(x, static_cast<BlockQ8_0*>(out), n / kQk32);

@@ -42,10 +42,12 @@ TEST(RealWeightsTest, DotProductsOnSynthModels) {
       ASSERT_TRUE(data.ok()) << t.name;
       const int64_t cols = t.row_length();
       const int64_t row_bytes = *RowBytes(t.type, cols);
-      const std::vector<uint8_t> xq = Quantized(t.type, RandomFloats(rng, cols));
+      const std::vector<uint8_t> xq =
+          Quantized(t.type, RandomFloats(rng, cols));
       for (int64_t r = 0; r < std::min<int64_t>(3, t.n_rows()); ++r) {
         const uint8_t* w = data->data() + r * row_bytes;
-        const float ref = GetVecDotFn(t.type, CpuIsa::kScalar)(w, xq.data(), cols);
+        const float ref =
+            GetVecDotFn(t.type, CpuIsa::kScalar)(w, xq.data(), cols);
         const testing::Oracle o = DoubleDot(t.type, w, xq.data(), cols);
         ASSERT_NEAR(ref, o.dot, 1e-5 * o.abs_sum) << path << " " << t.name;
         for (CpuIsa isa : AvailableIsas()) {
@@ -57,10 +59,10 @@ TEST(RealWeightsTest, DotProductsOnSynthModels) {
     }
   }
   // The files cover these types (see ../shared/golden/README.md).
-  for (GgmlType type : {GgmlType::kF16, GgmlType::kQ8_0, GgmlType::kQ4_0,
-                        GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_K,
-                        GgmlType::kQ5_K, GgmlType::kQ6_K, GgmlType::kIQ4_NL,
-                        GgmlType::kIQ4_XS}) {
+  for (GgmlType type :
+       {GgmlType::kF16, GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ2_K,
+        GgmlType::kQ3_K, GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K,
+        GgmlType::kIQ4_NL, GgmlType::kIQ4_XS}) {
     EXPECT_TRUE(seen.count(type)) << TypeName(type);
   }
 }

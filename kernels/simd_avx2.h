@@ -47,19 +47,25 @@ inline __m256i DotI8(__m256i x, __m256i y) {
 }
 
 // Shuffle masks that broadcast int16 element k (0..7) of a 128-bit lane
-// across the lane.
-alignas(32) constexpr uint8_t kBroadcast16[8][32] = {
-#define LP_B(k) {2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, \
-                 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k,         \
-                 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k,         \
-                 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k,         \
-                 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1, 2 * k, 2 * k + 1}
-    LP_B(0), LP_B(1), LP_B(2), LP_B(3), LP_B(4), LP_B(5), LP_B(6), LP_B(7)
-#undef LP_B
+// across the lane: bytes 2k, 2k + 1 repeated.
+struct Broadcast16Masks {
+  alignas(32) uint8_t bytes[8][32];
 };
 
+constexpr Broadcast16Masks MakeBroadcast16Masks() {
+  Broadcast16Masks masks{};
+  for (int k = 0; k < 8; ++k) {
+    for (int i = 0; i < 32; ++i) {
+      masks.bytes[k][i] = static_cast<uint8_t>(2 * k + (i & 1));
+    }
+  }
+  return masks;
+}
+
+constexpr Broadcast16Masks kBroadcast16 = MakeBroadcast16Masks();
+
 inline __m256i BroadcastInt16(__m256i v, int k) {
-  return _mm256_shuffle_epi8(v, Load256(kBroadcast16[k]));
+  return _mm256_shuffle_epi8(v, Load256(kBroadcast16.bytes[k]));
 }
 
 // Broadcasts int16 element 2k of a 128-bit lane over the low lane and
@@ -67,8 +73,8 @@ inline __m256i BroadcastInt16(__m256i v, int k) {
 // are equal.
 inline __m256i BroadcastPairInt16(__m256i v, int k) {
   const __m256i mask = _mm256_set_m128i(
-      _mm256_castsi256_si128(Load256(kBroadcast16[2 * k + 1])),
-      _mm256_castsi256_si128(Load256(kBroadcast16[2 * k])));
+      _mm256_castsi256_si128(Load256(kBroadcast16.bytes[2 * k + 1])),
+      _mm256_castsi256_si128(Load256(kBroadcast16.bytes[2 * k])));
   return _mm256_shuffle_epi8(v, mask);
 }
 
@@ -95,8 +101,8 @@ inline __m128i UnpackScalesMinsK4(const uint8_t* packed) {
 // unpacked scales and mins: each min is widened twice so that one multiply-
 // add pairs it with both of its sub-block's bsums.
 inline __m256i MinTermK4(__m128i scales_mins, const int16_t* bsums) {
-  const __m128i dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
-                                    13, 14, 14, 15, 15);
+  const __m128i dup =
+      _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
   const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales_mins, dup));
   return _mm256_madd_epi16(
       mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)));
@@ -106,7 +112,8 @@ inline __m256i MinTermK4(__m128i scales_mins, const int16_t* bsums) {
 // 16-bit shift carries bits across bytes, but the mask keeps only each
 // byte's own bit k.
 inline __m256i FifthBit(__m256i hbits, int k, __m256i one) {
-  return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, k), one), 4);
+  return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, k), one),
+                           4);
 }
 
 }  // namespace

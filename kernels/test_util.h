@@ -75,7 +75,8 @@ inline std::vector<uint8_t> RandomRow(std::mt19937& rng, GgmlType type,
   std::uniform_real_distribution<float> scale(0.0005f, 0.01f);
   if (type == GgmlType::kIQ4_NL) {
     auto* blocks = reinterpret_cast<BlockIQ4_NL*>(row.data());
-    for (int64_t i = 0; i < n / kQk32; ++i) blocks[i].d = Fp32ToFp16(scale(rng));
+    for (int64_t i = 0; i < n / kQk32; ++i)
+      blocks[i].d = Fp32ToFp16(scale(rng));
   } else if (type == GgmlType::kIQ4_XS) {
     auto* blocks = reinterpret_cast<BlockIQ4_XS*>(row.data());
     for (int64_t i = 0; i < n / kQkK; ++i) {

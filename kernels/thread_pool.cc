@@ -102,7 +102,8 @@ void ThreadPool::Run(int64_t n, int64_t grain, RangeFn fn, const void* ctx) {
   job_grain_ = grain;
   job_ranges_ = ranges;
   next_range_.store(0, std::memory_order_relaxed);
-  busy_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  busy_workers_.store(static_cast<int>(workers_.size()),
+                      std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     generation_.fetch_add(1, std::memory_order_release);

@@ -2,19 +2,22 @@
 //
 // ParallelFor(n, fn) cuts [0, n) into at most num_threads() contiguous
 // ranges of nearly equal size and calls fn(begin, end) once per range; the
-// ranges run concurrently on the pool's threads and the calling thread,
-// which takes part. It returns when every range is done. A pool of one
+// ranges run concurrently on the pool's workers and the calling thread,
+// which works on ranges too. It returns when every range is done. A pool of one
 // thread (or a loop too small to split) runs fn inline with no
 // synchronisation at all.
 //
 // The pool is built for the forward pass, which calls it about ten times per
 // layer per token: a call allocates nothing; between calls the workers spin
-// for a short while (tens of microseconds) before they sleep on a futex, so
-// back-to-back calls cost a cache-line handoff rather than a wake-up. Ranges
-// are claimed, not assigned: when a worker is slow to start (descheduled on
-// a busy machine), the caller runs its range too instead of waiting for it.
-// So a range may run on any of the pool's threads, and one thread may run
-// several ranges of a call, one after another.
+// for a short while (a couple of hundred microseconds) before they sleep on
+// a condition variable, so back-to-back calls cost a cache-line handoff
+// rather than a wake-up. Ranges are claimed, not assigned: a worker that is
+// slow to start finds its range already run by the caller or another
+// worker, so a range may run on any of the pool's threads and one thread
+// may run several ranges of a call. The caller still returns only after
+// every worker has checked in for the call (so a late worker can never meet
+// the next call's job half-written); on a machine with fewer free cores
+// than threads, that wait can last a scheduler time slice.
 //
 // Thread safety: ParallelFor may be called from any thread; concurrent calls
 // on one pool are serialised (one loop runs at a time). fn runs concurrently
@@ -55,7 +58,8 @@ class ThreadPool {
   // through a reference, never copied.
   template <typename Fn>
   void ParallelFor(int64_t n, const Fn& fn, int64_t grain = 1) {
-    Run(n, grain,
+    Run(
+        n, grain,
         [](const void* ctx, int64_t begin, int64_t end) {
           (*static_cast<const Fn*>(ctx))(begin, end);
         },

@@ -6,8 +6,9 @@
 //
 // This file is compiled for baseline x86-64; the pragma below gives every
 // function in it the AVX2 target, and vec_dot.cc calls them only on CPUs that
-// have it. Standard-library calls are kept out of the region so that no
-// inline function gets instantiated with AVX2 code.
+// have it. No standard-library template is used inside the region: an inline
+// function instantiated here would be AVX2 code that the linker might pick
+// for baseline callers elsewhere.
 
 #include <immintrin.h>
 
@@ -65,7 +66,8 @@ inline __m256i BytesFromBits32(const uint8_t* qh) {
 // The unsigned levels (0..31) of a Q5 block: nibbles plus the fifth bit.
 inline __m256i Q5Levels(const uint8_t* qs, const uint8_t* qh) {
   return _mm256_or_si256(
-      Nibbles32(qs), _mm256_and_si256(BytesFromBits32(qh), _mm256_set1_epi8(0x10)));
+      Nibbles32(qs),
+      _mm256_and_si256(BytesFromBits32(qh), _mm256_set1_epi8(0x10)));
 }
 
 // Unsigned levels (Q4_1, Q5_1) times the block's int8 activations, summed
@@ -102,7 +104,8 @@ float DotF16(const void* w, const void* x, int64_t n) {
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
     for (int k = 0; k < 4; ++k) {
-      acc[k] = _mm256_fmadd_ps(LoadHalf8(a + i + 8 * k), LoadHalf8(b + i + 8 * k), acc[k]);
+      acc[k] = _mm256_fmadd_ps(LoadHalf8(a + i + 8 * k),
+                               LoadHalf8(b + i + 8 * k), acc[k]);
     }
   }
   double sum = HorizontalSum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]),
@@ -119,7 +122,8 @@ float DotBF16(const void* w, const void* x, int64_t n) {
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
     for (int k = 0; k < 4; ++k) {
-      acc[k] = _mm256_fmadd_ps(LoadBf16x8(a + i + 8 * k), LoadBf16x8(b + i + 8 * k), acc[k]);
+      acc[k] = _mm256_fmadd_ps(LoadBf16x8(a + i + 8 * k),
+                               LoadBf16x8(b + i + 8 * k), acc[k]);
     }
   }
   double sum = HorizontalSum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]),
@@ -154,7 +158,8 @@ float DotQ4_1(const void* w, const void* x, int64_t n) {
   __m256 acc = _mm256_setzero_ps();
   float offsets = 0;  // sum of m * s, as ggml keeps it: in scalar float
   for (int64_t i = 0; i < n / kQk32; ++i) {
-    const __m256 d = _mm256_set1_ps(HalfToFloat(wb[i].d) * HalfToFloat(xb[i].d));
+    const __m256 d =
+        _mm256_set1_ps(HalfToFloat(wb[i].d) * HalfToFloat(xb[i].d));
     const __m256i sums = DotU8I8(Nibbles32(wb[i].qs), Load256(xb[i].qs));
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sums), acc);
     offsets += HalfToFloat(wb[i].m) * HalfToFloat(xb[i].s);
@@ -180,8 +185,10 @@ float DotQ5_1(const void* w, const void* x, int64_t n) {
   __m256 acc = _mm256_setzero_ps();
   float offsets = 0;
   for (int64_t i = 0; i < n / kQk32; ++i) {
-    const __m256 d = _mm256_set1_ps(HalfToFloat(wb[i].d) * HalfToFloat(xb[i].d));
-    const __m256i sums = DotU8I8(Q5Levels(wb[i].qs, wb[i].qh), Load256(xb[i].qs));
+    const __m256 d =
+        _mm256_set1_ps(HalfToFloat(wb[i].d) * HalfToFloat(xb[i].d));
+    const __m256i sums =
+        DotU8I8(Q5Levels(wb[i].qs, wb[i].qh), Load256(xb[i].qs));
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sums), acc);
     offsets += HalfToFloat(wb[i].m) * HalfToFloat(xb[i].s);
   }

@@ -38,9 +38,10 @@ inline __m128i UnpackScalesQ3K(const uint8_t* packed) {
                      _mm_setr_epi32(0, 0, 4, 4)),
       _mm_set1_epi8(0x0F));
   const __m128i high = _mm_slli_epi32(
-      _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(u, _MM_SHUFFLE(2, 2, 2, 2)),
-                                   _mm_setr_epi32(0, 2, 4, 6)),
-                    _mm_set1_epi8(3)),
+      _mm_and_si128(
+          _mm_srlv_epi32(_mm_shuffle_epi32(u, _MM_SHUFFLE(2, 2, 2, 2)),
+                         _mm_setr_epi32(0, 2, 4, 6)),
+          _mm_set1_epi8(3)),
       4);
   return _mm_sub_epi8(_mm_or_si128(low, high), _mm_set1_epi8(32));
 }
@@ -111,9 +112,10 @@ float DotQ3_K(const void* w, const void* x, int64_t n) {
                     : _mm256_extracti128_si256(scales, 1));
       const __m256i bits = Load256(wb[i].qs + 32 * half);
       for (int k = 0; k < 4; ++k, q8 += 32) {
-        const __m256i low = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
-        const __m256i high = _mm256_and_si256(
-            _mm256_srli_epi16(hmask, 4 * half + k), one);
+        const __m256i low =
+            _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
+        const __m256i high =
+            _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * half + k), one);
         const __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
         const __m256i p16 = _mm256_maddubs_epi16(u, Load256(q8));
         sumi = _mm256_add_epi32(
@@ -186,9 +188,11 @@ float DotQ5_K(const void* w, const void* x, int64_t n) {
     __m256i sumi = _mm256_setzero_si256();
     for (int j = 0; j < kQkK / 64; ++j, q5 += 32, q8 += 64) {
       const __m256i bits = Load256(q5);
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(bits, m4), FifthBit(hbits, 2 * j, one));
-      const __m256i hi = _mm256_or_si256(
-          _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), FifthBit(hbits, 2 * j + 1, one));
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(bits, m4),
+                                         FifthBit(hbits, 2 * j, one));
+      const __m256i hi =
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),
+                          FifthBit(hbits, 2 * j + 1, one));
       const __m256i p_lo = _mm256_madd_epi16(
           BroadcastInt16(scales, 2 * j), _mm256_maddubs_epi16(lo, Load256(q8)));
       const __m256i p_hi =
@@ -212,7 +216,7 @@ float DotQ6_K(const void* w, const void* x, int64_t n) {
     // The 16 int8 scales as int16, both halves of the block side by side.
     const __m256i scales = _mm256_cvtepi8_epi16(
         _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[i].scales)));
-    const __m128i sc_lo = _mm256_castsi256_si128(scales);   // scales 0..7
+    const __m128i sc_lo = _mm256_castsi256_si128(scales);       // scales 0..7
     const __m128i sc_hi = _mm256_extracti128_si256(scales, 1);  // 8..15
     const uint8_t* ql = wb[i].ql;
     const uint8_t* qh = wb[i].qh;
@@ -272,13 +276,15 @@ float DotIQ4_XS(const void* w, const void* x, int64_t n) {
     for (int s = 0; s < 8; ++s) {
       const int ls = ((wb[i].scales_l[s / 2] >> (4 * (s % 2))) & 0xF) |
                      (((wb[i].scales_h >> (2 * s)) & 3) << 4);
-      const __m256i q = _mm256_shuffle_epi8(table, Nibbles32(wb[i].qs + 16 * s));
+      const __m256i q =
+          _mm256_shuffle_epi8(table, Nibbles32(wb[i].qs + 16 * s));
       const __m256i y = Load256(xb[i].qs + 32 * s);
       // |q| <= 127: the sign trick's pair sums fit int16; then scale.
-      const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q),
-                                               _mm256_sign_epi8(y, q));
+      const __m256i p16 =
+          _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(y, q));
       sumi = _mm256_add_epi32(
-          sumi, _mm256_madd_epi16(p16, _mm256_set1_epi16(static_cast<int16_t>(ls - 32))));
+          sumi, _mm256_madd_epi16(
+                    p16, _mm256_set1_epi16(static_cast<int16_t>(ls - 32))));
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
   }

@@ -1,10 +1,11 @@
-// AVX-512 (F, BW, VL, VNNI) dot products for the types that dominate real
+// AVX-512 (F, BW, DQ, VL, VNNI) dot products for the types that dominate real
 // models. Same integer block sums as the references, float accumulation in
 // 16 lanes; see vec_dot_avx2.cc for the conventions.
 //
 // F32 and F16 keep their AVX2 kernels: they are bound by memory bandwidth,
-// and streaming them from DRAM with 512-bit loads measured about 40% slower
-// than with 256-bit loads on the AMD EPYC (Zen 5) development machine.
+// and a 512-bit F32 kernel streaming from DRAM measured about 40% slower
+// (15 vs 25 GB/s on one thread) than the 256-bit one on the AMD EPYC
+// development machine.
 //
 // What the wider registers buy: a Q4_K or Q6_K super-block is processed in
 // half the instructions (a pair of 32-weight sub-blocks, or 64 Q6_K weights,
@@ -53,7 +54,8 @@ constexpr PickMasks kPickMasks = MakePickMasks();
 }  // namespace layerpool::kernels::avx512
 
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")
+#pragma GCC target( \
+    "avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")
 // GCC 12's avx512fintrin.h builds its "undefined" vectors by self-
 // initialisation, which -Wuninitialized reports at every inlined use.
 #pragma GCC diagnostic push
@@ -173,7 +175,8 @@ float DotQ4_K(const void* w, const void* x, int64_t n) {
     // ones; their activations are the next 64 bytes.
     for (int j = 0; j < kQkK / 64; ++j, q4 += 32, q8 += 64) {
       const __m512i bits = _mm512_broadcast_i64x4(Load256(q4));
-      const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(bits, nibble_shift), m4);
+      const __m512i q =
+          _mm512_and_si512(_mm512_srlv_epi16(bits, nibble_shift), m4);
       const __m512i p16 = _mm512_maddubs_epi16(q, Load512(q8));
       sumi = _mm512_add_epi32(
           sumi, _mm512_madd_epi16(PickInt16PerLane(scales, j), p16));
@@ -199,8 +202,9 @@ float DotQ6_K(const void* w, const void* x, int64_t n) {
         _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[i].scales)));
     // The -32 offset: sum_s sc_s * bsums_s, times 32, once per super-block.
     const __m256i offset = _mm256_madd_epi16(scales16, Load256(xb[i].bsums));
-    __m512i sumi = _mm512_slli_epi32(
-        _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), offset)), 5);
+    __m512i sumi = _mm512_slli_epi32(_mm512_zextsi256_si512(_mm256_sub_epi32(
+                                         _mm256_setzero_si256(), offset)),
+                                     5);
 
     const uint8_t* ql = wb[i].ql;
     const uint8_t* qh = wb[i].qh;
@@ -222,10 +226,11 @@ float DotQ6_K(const void* w, const void* x, int64_t n) {
           _mm512_slli_epi16(
               _mm512_and_si512(_mm512_srlv_epi16(hbits, shift23), m2), 4));
       // Each 128-bit lane of products covers one 16-weight sub-block.
-      const __m512i p_a = _mm512_madd_epi16(PickInt16PerLane(sc4, 4),
-                                            _mm512_maddubs_epi16(q_a, Load512(q8)));
-      const __m512i p_b = _mm512_madd_epi16(
-          PickInt16PerLane(sc4, 5), _mm512_maddubs_epi16(q_b, Load512(q8 + 64)));
+      const __m512i p_a = _mm512_madd_epi16(
+          PickInt16PerLane(sc4, 4), _mm512_maddubs_epi16(q_a, Load512(q8)));
+      const __m512i p_b =
+          _mm512_madd_epi16(PickInt16PerLane(sc4, 5),
+                            _mm512_maddubs_epi16(q_b, Load512(q8 + 64)));
       sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(p_a, p_b));
     }
     acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);

@@ -64,8 +64,8 @@ float DotQ4_0(const void* w, const void* x, int64_t n) {
   const BlockQ8_0* xb = static_cast<const BlockQ8_0*>(x);
   float sum = 0;
   for (int64_t i = 0; i < n / kQk32; ++i) {
-    const int isum = NibbleBlockDot(wb[i].qs, xb[i].qs,
-                                    [](int q, int) { return q - 8; });
+    const int isum =
+        NibbleBlockDot(wb[i].qs, xb[i].qs, [](int q, int) { return q - 8; });
     sum += isum * Fp16ToFp32(wb[i].d) * Fp16ToFp32(xb[i].d);
   }
   return sum;

@@ -81,7 +81,8 @@ float DotQ2_K(const void* w, const void* x, int64_t n) {
   for (int64_t i = 0; i < n / kQkK; ++i) {
     int8_t q[kQkK];
     int scale[16], min[16];
-    for (int l = 0; l < kQkK; ++l) q[l] = static_cast<int8_t>(Low2Bits(wb[i].qs, l));
+    for (int l = 0; l < kQkK; ++l)
+      q[l] = static_cast<int8_t>(Low2Bits(wb[i].qs, l));
     for (int s = 0; s < 16; ++s) {
       scale[s] = wb[i].scales[s] & 0xF;
       min[s] = wb[i].scales[s] >> 4;
@@ -126,7 +127,8 @@ float DotQ4_K(const void* w, const void* x, int64_t n) {
   for (int64_t i = 0; i < n / kQkK; ++i) {
     int8_t q[kQkK];
     int scale[8], min[8];
-    for (int l = 0; l < kQkK; ++l) q[l] = static_cast<int8_t>(Nibble64(wb[i].qs, l));
+    for (int l = 0; l < kQkK; ++l)
+      q[l] = static_cast<int8_t>(Nibble64(wb[i].qs, l));
     for (int s = 0; s < 8; ++s) ScaleMinK4(s, wb[i].scales, &scale[s], &min[s]);
     const int isum = ScaledSuperBlockDot(q, xb[i].qs, scale, 32);
     const int summs = MinTerm(min, xb[i].bsums, 32);

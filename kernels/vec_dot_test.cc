@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -71,7 +73,8 @@ TEST_P(VecDotTest, MatchesScalarReference) {
     for (int trial = 0; trial < 20; ++trial) {
       const std::vector<uint8_t> w = RandomRow(rng, type, n);
       const std::vector<uint8_t> xq = Quantized(type, RandomFloats(rng, n));
-      const float ref = GetVecDotFn(type, CpuIsa::kScalar)(w.data(), xq.data(), n);
+      const float ref =
+          GetVecDotFn(type, CpuIsa::kScalar)(w.data(), xq.data(), n);
       const float got = GetVecDotFn(type, isa)(w.data(), xq.data(), n);
       const double scale = DoubleDot(type, w.data(), xq.data(), n).abs_sum;
       EXPECT_NEAR(got, ref, kSimdTolerance * scale + 1e-30)
@@ -90,11 +93,12 @@ TEST_P(VecDotTest, ReferenceMatchesDequantizedDot) {
     for (int trial = 0; trial < 20; ++trial) {
       const std::vector<uint8_t> w = RandomRow(rng, type, n);
       const std::vector<uint8_t> xq = Quantized(type, RandomFloats(rng, n));
-      const float ref = GetVecDotFn(type, CpuIsa::kScalar)(w.data(), xq.data(), n);
+      const float ref =
+          GetVecDotFn(type, CpuIsa::kScalar)(w.data(), xq.data(), n);
       const testing::Oracle o = DoubleDot(type, w.data(), xq.data(), n);
       EXPECT_NEAR(ref, o.dot,
-                  kOracleTolerance * o.abs_sum + OffsetTermError(type, w, xq, n) +
-                      1e-30)
+                  kOracleTolerance * o.abs_sum +
+                      OffsetTermError(type, w, xq, n) + 1e-30)
           << TypeName(type) << " n=" << n;
     }
   }
@@ -120,6 +124,20 @@ INSTANTIATE_TEST_SUITE_P(
       return TypeName(std::get<0>(info.param)) + "_" +
              IsaName(std::get<1>(info.param));
     });
+
+// LAYERPOOL_KERNELS=scalar forces the reference path, =avx2 caps it (ctest
+// runs the kernels tests once more with it set).
+TEST(ActiveIsaTest, FollowsEnvironment) {
+  const char* env = std::getenv("LAYERPOOL_KERNELS");
+  const std::string value = env != nullptr ? env : "";
+  if (value == "scalar") {
+    EXPECT_EQ(ActiveIsa(), CpuIsa::kScalar);
+  } else if (value == "avx2") {
+    EXPECT_EQ(ActiveIsa(), std::min(DetectedIsa(), CpuIsa::kAvx2));
+  } else {
+    EXPECT_EQ(ActiveIsa(), DetectedIsa());
+  }
+}
 
 TEST(VecDotTypeTest, MatchesGgmlTable) {
   EXPECT_EQ(VecDotType(GgmlType::kQ4_0), GgmlType::kQ8_0);

@@ -1,5 +1,6 @@
 // `layerpool inspect FILE.gguf`: what a model file holds and what it costs.
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -10,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "model/gguf/gguf.h"
+#include "base/human_bytes.h"
 #include "base/status_macros.h"
 #include "model/hparams/hparams.h"
 
@@ -17,14 +19,7 @@ namespace layerpool::cli {
 namespace {
 
 std::string Bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  return u == 0 ? absl::StrFormat("%.0f B", b)
-                : absl::StrFormat("%.2f %s", b, units[u]);
+  return HumanBytes(static_cast<uint64_t>(std::llround(b)));
 }
 
 std::string Shape(const std::vector<int64_t>& shape) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "base/human_bytes.h"
 
 namespace layerpool {
 namespace {
@@ -153,14 +154,6 @@ absl::StatusOr<std::vector<StagePlan>> PlanAutomatic(const Costing& c) {
 
 }  // namespace
 
-std::string HumanBytes(uint64_t bytes) {
-  const double b = static_cast<double>(bytes);
-  if (b >= 1024.0 * 1024 * 1024)
-    return absl::StrFormat("%.1f GiB", b / (1 << 30));
-  if (b >= 1024.0 * 1024) return absl::StrFormat("%.1f MiB", b / (1 << 20));
-  if (b >= 1024.0) return absl::StrFormat("%.1f KiB", b / 1024);
-  return absl::StrFormat("%d B", bytes);
-}
 
 absl::StatusOr<ModelCosts> ModelCostsFromGguf(const gguf::GgufFile& file,
                                               const HParams& hp,

@@ -109,9 +109,6 @@ std::string DescribePlan(const std::vector<StagePlan>& plan,
 [[nodiscard]] absl::StatusOr<std::vector<double>> ParseRatios(
     absl::string_view text);
 
-// 1.5 GiB, 12.0 MiB, 512 B: the unit the planner's messages use.
-std::string HumanBytes(uint64_t bytes);
-
 }  // namespace layerpool
 
 #endif  // LAYERPOOL_COORDINATOR_PLANNER_H_

@@ -2,6 +2,7 @@
 
 #include <numeric>
 
+#include "base/human_bytes.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/shared_data.h"

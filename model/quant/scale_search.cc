@@ -24,16 +24,27 @@ int NearestInt(float v) {
   return (i & 0x007FFFFF) - 0x00400000;
 }
 
-float MakeQxQuants(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0;
+namespace {
+
+// The largest |x[i]|; *max gets that x[i] with its sign (the first one on a
+// tie), as ggml's make_qx_quants and make_q3_quants scan for it.
+float AbsMax(int n, const float* x, float* max) {
   float amax = 0;
   for (int i = 0; i < n; ++i) {
     const float ax = std::fabs(x[i]);
     if (ax > amax) {
       amax = ax;
-      max = x[i];
+      *max = x[i];
     }
   }
+  return amax;
+}
+
+}  // namespace
+
+float MakeQxQuants(int n, int nmax, const float* x, int8_t* L) {
+  float max = 0;
+  const float amax = AbsMax(n, x, &max);
   if (amax < kGroupMaxEps) {
     std::fill(L, L + n, 0);
     return 0.f;
@@ -75,14 +86,7 @@ float MakeQxQuants(int n, int nmax, const float* x, int8_t* L) {
 
 float MakeQ3Quants(int n, int nmax, const float* x, int8_t* L) {
   float max = 0;
-  float amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
+  const float amax = AbsMax(n, x, &max);
   if (amax < kGroupMaxEps) {
     std::fill(L, L + n, 0);
     return 0.f;

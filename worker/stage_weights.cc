@@ -5,23 +5,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "model/layout/stage_layout.h"
 #include "model/quant/dequantize.h"
 
 namespace layerpool {
 namespace {
-
-// Layer index of "blk.<i>.<rest>", or -1.
-int64_t LayerOf(const std::string& name) {
-  if (!absl::StartsWith(name, "blk.")) return -1;
-  int64_t i = 0;
-  size_t p = 4;
-  if (p >= name.size() || !std::isdigit(static_cast<unsigned char>(name[p]))) return -1;
-  while (p < name.size() && std::isdigit(static_cast<unsigned char>(name[p]))) {
-    i = i * 10 + (name[p++] - '0');
-    if (i > (int64_t{1} << 30)) return -1;
-  }
-  return p < name.size() && name[p] == '.' ? i : -1;
-}
 
 std::string ShapeText(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
@@ -98,18 +86,12 @@ absl::StatusOr<std::unique_ptr<StageWeights>> StageWeights::Load(
   w->last_ = last;
   w->has_embedding_ = first == 0;
   w->has_output_ = last == hp.n_layer;
-  const bool tied = file.FindTensor("output.weight") == nullptr;
+  const bool tied = HasTiedOutput(file);
   const bool need_embd = w->has_embedding_ || (w->has_output_ && tied);
 
   LP_ASSIGN_OR_RETURN(
       w->map_, gguf::TensorMap::Map(file, [&](const gguf::TensorInfo& t) {
-        const int64_t layer = LayerOf(t.name);
-        if (layer >= 0) return layer >= first && layer < last;
-        if (t.name == "token_embd.weight") return need_embd;
-        if (t.name == "output_norm.weight" || t.name == "output.weight") {
-          return w->has_output_;
-        }
-        return false;
+        return StageHoldsTensor(t.name, first, last, hp.n_layer, tied);
       }));
 
   Loader load(file, w->map_);

@@ -1,0 +1,268 @@
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+#include <limits>
+#include <tuple>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace layerpool {
+namespace {
+
+SchedulerOptions Clamp(SchedulerOptions o) {
+  o.n_stages = std::max(o.n_stages, 1);
+  if (o.max_inflight <= 0) o.max_inflight = o.n_stages;
+  o.max_sequences = std::max(o.max_sequences, 1);
+  o.max_batch_tokens = std::max<int64_t>(o.max_batch_tokens, 1);
+  o.max_queue = std::max(o.max_queue, 0);
+  // Rows carry int32 positions; the highest one sent is n_ctx - 2.
+  o.n_ctx =
+      std::clamp<int64_t>(o.n_ctx, 0, std::numeric_limits<int32_t>::max());
+  return o;
+}
+
+}  // namespace
+
+Scheduler::Scheduler(SchedulerOptions options)
+    : options_(Clamp(std::move(options))) {}
+
+absl::Status Scheduler::Submit(uint64_t seq_id, std::vector<int32_t> prompt,
+                               int64_t n_predict) {
+  if (!failed_.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("scheduler stopped: ", failed_.message()));
+  }
+  const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+  if (n_prompt == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("sequence %d: empty prompt", seq_id));
+  }
+  if (n_prompt >= options_.n_ctx) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "sequence %d: prompt of %d tokens leaves no room to generate in a "
+        "context of %d",
+        seq_id, n_prompt, options_.n_ctx));
+  }
+  // Written as a difference: n_predict comes from a client and may be huge.
+  if (n_predict > options_.n_ctx - n_prompt) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "sequence %d: prompt of %d tokens + n_predict %d exceeds the context "
+        "of %d",
+        seq_id, n_prompt, n_predict, options_.n_ctx));
+  }
+  const bool queued_already =
+      std::any_of(queue_.begin(), queue_.end(),
+                  [&](const Pending& p) { return p.seq_id == seq_id; });
+  if (queued_already || active_.count(seq_id) > 0) {
+    return absl::AlreadyExistsError(
+        absl::StrFormat("sequence %d is already in use", seq_id));
+  }
+  // Admission is eager, so a non-empty queue means every slot is taken.
+  const bool room = queue_.empty() && active() < options_.max_sequences;
+  if (!room && queued() >= options_.max_queue) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "sequence %d refused: %d requests already wait for one of %d slots",
+        seq_id, queued(), options_.max_sequences));
+  }
+  queue_.push_back({seq_id, std::move(prompt), n_predict});
+  Admit();
+  return absl::OkStatus();
+}
+
+void Scheduler::Admit() {
+  while (!queue_.empty() && active() < options_.max_sequences) {
+    Pending p = std::move(queue_.front());
+    queue_.pop_front();
+    Sequence& s = active_[p.seq_id];
+    s.n_prompt = static_cast<int64_t>(p.prompt.size());
+    s.tokens = std::move(p.prompt);
+    s.n_predict = p.n_predict;
+    s.admitted = next_admitted_++;
+  }
+}
+
+void Scheduler::Cancel(uint64_t seq_id) {
+  auto q = std::find_if(queue_.begin(), queue_.end(),
+                        [&](const Pending& p) { return p.seq_id == seq_id; });
+  if (q != queue_.end()) {
+    // Never admitted: nothing to free on the workers.
+    queue_.erase(q);
+    output_.finished.push_back(
+        {seq_id, FinishReason::kCancelled, absl::OkStatus()});
+    return;
+  }
+  auto it = active_.find(seq_id);
+  if (it == active_.end() || it->second.finished) return;
+  Finish(seq_id, FinishReason::kCancelled, absl::OkStatus());
+  Admit();
+}
+
+absl::Status Scheduler::OnResult(uint64_t id,
+                                 const std::vector<TokenEvent>& sampled) {
+  auto it = inflight_.find(id);
+  if (it == inflight_.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "micro-batch ", id, " is not in flight",
+        failed_.ok()
+            ? ""
+            : absl::StrCat(" (scheduler stopped: ", failed_.message(), ")")));
+  }
+  const std::vector<BatchSample>& samples = it->second.samples;
+  if (sampled.size() != samples.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("micro-batch %d: %d sampled tokens for %d samples", id,
+                        sampled.size(), samples.size()));
+  }
+  // Match every sampled token to one sample before touching any state.
+  std::vector<int32_t> token_of(samples.size());
+  std::vector<bool> matched(samples.size(), false);
+  for (const TokenEvent& ev : sampled) {
+    size_t k = 0;
+    while (k < samples.size() &&
+           (matched[k] || samples[k].seq_id != ev.seq_id)) {
+      ++k;
+    }
+    if (k == samples.size()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "micro-batch %d: sampled token for sequence %d, which it does not "
+          "sample (or samples once)",
+          id, ev.seq_id));
+    }
+    matched[k] = true;
+    token_of[k] = ev.token;
+  }
+
+  const MicroBatch batch = std::move(it->second);
+  inflight_.erase(it);
+  // Rows of one sequence are adjacent (NextBatches writes them so).
+  for (size_t r = 0; r < batch.rows.size(); ++r) {
+    const uint64_t seq_id = batch.rows[r].seq_id;
+    if (r > 0 && batch.rows[r - 1].seq_id == seq_id) continue;
+    auto s = active_.find(seq_id);
+    if (s == active_.end()) continue;  // only after a bug; never crash
+    s->second.in_flight = false;
+    if (s->second.finished) {
+      // Cancelled while in flight: its result is dropped.
+      output_.to_free.push_back(seq_id);
+      active_.erase(s);
+    }
+  }
+  for (size_t k = 0; k < batch.samples.size(); ++k) {
+    if (active_.count(batch.samples[k].seq_id) > 0) {
+      Accept(batch.samples[k].seq_id, token_of[k]);
+    }
+  }
+  Admit();
+  return absl::OkStatus();
+}
+
+void Scheduler::Accept(uint64_t seq_id, int32_t token) {
+  Sequence& s = active_.at(seq_id);
+  const std::vector<int32_t>& stops = options_.stop_tokens;
+  if (std::find(stops.begin(), stops.end(), token) != stops.end()) {
+    Finish(seq_id, FinishReason::kStopToken, absl::OkStatus());
+    return;
+  }
+  output_.tokens.push_back({seq_id, token});
+  s.tokens.push_back(token);
+  ++s.generated;
+  if (s.n_predict > 0 && s.generated >= s.n_predict) {
+    Finish(seq_id, FinishReason::kLength, absl::OkStatus());
+  } else if (static_cast<int64_t>(s.tokens.size()) >= options_.n_ctx) {
+    Finish(seq_id, FinishReason::kContextFull, absl::OkStatus());
+  }
+}
+
+void Scheduler::Finish(uint64_t seq_id, FinishReason reason,
+                       absl::Status status) {
+  auto it = active_.find(seq_id);
+  output_.finished.push_back({seq_id, reason, std::move(status)});
+  it->second.finished = true;
+  if (!it->second.in_flight) {
+    output_.to_free.push_back(seq_id);
+    active_.erase(it);
+  }
+}
+
+void Scheduler::Fail(const absl::Status& status) {
+  if (!failed_.ok()) return;
+  failed_ = status.ok() ? absl::UnknownError("pipeline failed") : status;
+  for (const Pending& p : queue_) {
+    output_.finished.push_back({p.seq_id, FinishReason::kFailed, failed_});
+  }
+  queue_.clear();
+  // Nothing is in flight any more, so every active sequence can be freed
+  // (on whichever workers survive).
+  inflight_.clear();
+  for (auto& [seq_id, s] : active_) {
+    if (!s.finished) {
+      output_.finished.push_back({seq_id, FinishReason::kFailed, failed_});
+    }
+    output_.to_free.push_back(seq_id);
+  }
+  active_.clear();
+}
+
+std::vector<MicroBatch> Scheduler::NextBatches() {
+  std::vector<MicroBatch> out;
+  if (!failed_.ok()) return out;
+  Admit();
+
+  int64_t live = 0;
+  std::vector<std::pair<uint64_t, Sequence*>> ready;
+  for (auto& [seq_id, s] : active_) {
+    if (s.finished) continue;
+    ++live;
+    if (!s.in_flight) ready.emplace_back(seq_id, &s);
+  }
+  std::sort(ready.begin(), ready.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.second->last_served, a.second->admitted) <
+           std::tie(b.second->last_served, b.second->admitted);
+  });
+  const int64_t max_inflight = options_.max_inflight;
+  const int64_t cap =
+      std::max<int64_t>(1, (live + max_inflight - 1) / max_inflight);
+
+  // Every ready sequence fits a row budget of at least one, so each
+  // micro-batch takes a prefix of what is left of `ready`.
+  size_t next = 0;
+  while (inflight() < max_inflight && next < ready.size()) {
+    MicroBatch b;
+    b.id = next_batch_id_++;
+    int64_t budget = options_.max_batch_tokens;
+    for (int64_t taken = 0; taken < cap && budget > 0 && next < ready.size();
+         ++taken, ++next) {
+      const uint64_t seq_id = ready[next].first;
+      Sequence& s = *ready[next].second;
+      const int64_t n_rows =
+          s.n_sent < s.n_prompt ? std::min(s.n_prompt - s.n_sent, budget) : 1;
+      for (int64_t i = 0; i < n_rows; ++i) {
+        const int64_t pos = s.n_sent + i;
+        b.rows.push_back({seq_id, static_cast<int32_t>(pos), s.tokens[pos]});
+      }
+      s.n_sent += n_rows;
+      budget -= n_rows;
+      // The row of the last known token gives the next one.
+      if (s.n_sent == static_cast<int64_t>(s.tokens.size())) {
+        b.samples.push_back({static_cast<int32_t>(b.rows.size() - 1), seq_id,
+                             s.generated == 0});
+      }
+      s.in_flight = true;
+      s.last_served = b.id;
+    }
+    out.push_back(b);
+    inflight_.emplace(b.id, std::move(b));
+  }
+  return out;
+}
+
+SchedulerOutput Scheduler::TakeOutput() { return std::exchange(output_, {}); }
+
+bool Scheduler::idle() const {
+  return queue_.empty() && active_.empty() && inflight_.empty();
+}
+
+}  // namespace layerpool

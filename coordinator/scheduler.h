@@ -1,0 +1,204 @@
+// The coordinator's scheduler: which token rows go through the pipeline
+// next, as a pure step function.
+//
+// The scheduler owns admission and the order of work; it knows nothing of
+// gRPC, threads or clocks. The coordinator feeds it events (a request
+// arrives, a micro-batch comes back from the last stage, a client cancels,
+// the pipeline fails), asks it for the micro-batches to send now, and drains
+// what it produced (tokens, finished sequences, sequences to free on the
+// workers). Tests drive it with an in-process fake pipeline.
+//
+// Policy:
+// - Admission: a request is checked (prompt not empty, fits the context)
+//   and queued; at most max_queue wait, beyond that ResourceExhausted. A
+//   queued request is admitted, in arrival order, when fewer than
+//   max_sequences are active: every stage has then KV room for its context.
+//   Admission is eager (in Submit, and whenever a slot frees), so a request
+//   waits in the queue only while every slot is taken. A sequence that
+//   finished while in flight keeps its slot until that micro-batch returns.
+// - Micro-batches: a sequence is in at most one micro-batch in flight (its
+//   next row needs the previous one's token). To keep every stage busy, the
+//   ready sequences are spread over up to max_inflight micro-batches (by
+//   default one per stage): each micro-batch takes at most
+//   ceil(live / max_inflight) sequences, where live counts the active
+//   sequences not yet finished (ready or in flight), so with as many active
+//   sequences as stages each stage works on a different one. Prefill rows
+//   count against max_batch_tokens per micro-batch; a long prompt goes in
+//   chunks, and only the chunk holding its last token asks for a sample.
+//   A sequence in prefill takes min(prompt rows left, rows left in the
+//   micro-batch), one in decode takes one row.
+// - Fairness: ready sequences are taken least recently served first (the
+//   micro-batch they were last in; new ones first, ties in admission order),
+//   so under a tight row budget none starves.
+// - Continuous batching: sequences join and leave between micro-batches.
+// - A sequence ends at a stop token (EOS/EOT: the token is not emitted),
+//   after n_predict tokens (kLength), when prompt + generated reaches n_ctx
+//   (kContextFull; kLength wins when both hold), or when cancelled. Its last
+//   generated token is emitted but never sent as a row. It is freed on the
+//   workers (SchedulerOutput::to_free, exactly once per admitted sequence)
+//   once no micro-batch of it is in flight.
+//
+// Options out of range are clamped: n_stages, max_sequences and
+// max_batch_tokens to at least 1, max_inflight <= 0 to n_stages, max_queue
+// to at least 0, n_ctx to the int32 positions of BatchRow. With n_ctx < 2
+// no prompt fits and every Submit is refused.
+//
+// Not thread-safe: one thread owns it.
+#ifndef LAYERPOOL_COORDINATOR_SCHEDULER_H_
+#define LAYERPOOL_COORDINATOR_SCHEDULER_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace layerpool {
+
+struct SchedulerOptions {
+  int n_stages = 1;
+  // Micro-batches in flight at once; 0 means n_stages.
+  int max_inflight = 0;
+  // Context per sequence, tokens (prompt + generated).
+  int64_t n_ctx = 0;
+  // Sequences active at once: the KV cache slots each stage allocated.
+  int max_sequences = 1;
+  // Token rows per micro-batch (prefill chunk size).
+  int64_t max_batch_tokens = 512;
+  // Requests waiting for admission before new ones are refused.
+  int max_queue = 64;
+  // Tokens that end a sequence (EOS, EOT); never emitted.
+  std::vector<int32_t> stop_tokens;
+};
+
+// One token row of a micro-batch.
+struct BatchRow {
+  uint64_t seq_id = 0;
+  int32_t position = 0;
+  int32_t token = 0;
+};
+
+// A row whose logits the last stage samples.
+struct BatchSample {
+  int32_t row = 0;  // index into MicroBatch::rows
+  uint64_t seq_id = 0;
+  // The sequence's first sample: the coordinator attaches its prompt as
+  // SampleSpec.recent_tokens.
+  bool first = false;
+};
+
+struct MicroBatch {
+  uint64_t id = 0;  // increasing from 1
+  std::vector<BatchRow> rows;
+  std::vector<BatchSample> samples;
+};
+
+// A generated token, in order per sequence.
+struct TokenEvent {
+  uint64_t seq_id = 0;
+  int32_t token = 0;
+};
+
+enum class FinishReason {
+  kLength,
+  kStopToken,
+  kContextFull,
+  kCancelled,
+  kFailed
+};
+
+struct FinishEvent {
+  uint64_t seq_id = 0;
+  FinishReason reason = FinishReason::kLength;
+  absl::Status status;  // kFailed: why
+};
+
+// What the scheduler produced since the last TakeOutput.
+struct SchedulerOutput {
+  std::vector<TokenEvent> tokens;
+  std::vector<FinishEvent> finished;
+  // Sequences the workers may drop (FreeSequence).
+  std::vector<uint64_t> to_free;
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(SchedulerOptions options);
+
+  // Queues a request. InvalidArgument when the prompt is empty, holds as
+  // many tokens as the context or more, or prompt + n_predict (> 0) exceeds
+  // n_ctx; AlreadyExists for a seq_id in use; ResourceExhausted when
+  // max_queue requests are waiting; Unavailable after Fail. n_predict <= 0
+  // generates until a stop token or a full context.
+  [[nodiscard]] absl::Status Submit(uint64_t seq_id,
+                                    std::vector<int32_t> prompt,
+                                    int64_t n_predict);
+
+  // Ends a sequence (client gone, stop string matched); a no-op for unknown
+  // or finished ids. Its pending result, if any, is dropped on arrival.
+  void Cancel(uint64_t seq_id);
+
+  // The last stage's tokens for micro-batch `id`: (seq_id, token) per
+  // sample, in any order. InvalidArgument for an id not in flight or tokens
+  // that do not match its samples (the pipeline is then broken: the caller
+  // fails it).
+  [[nodiscard]] absl::Status OnResult(uint64_t id,
+                                      const std::vector<TokenEvent>& sampled);
+
+  // Ends every sequence, queued or active, with kFailed and `status` (an OK
+  // status becomes Unknown), forgets the micro-batches in flight and lists
+  // every active sequence in to_free; later Submits get Unavailable with
+  // its message, later OnResults InvalidArgument. A second Fail is a no-op.
+  void Fail(const absl::Status& status);
+
+  // The micro-batches to send now, in order; empty when nothing is ready or
+  // max_inflight are in flight.
+  std::vector<MicroBatch> NextBatches();
+
+  SchedulerOutput TakeOutput();
+
+  int active() const { return static_cast<int>(active_.size()); }
+  int queued() const { return static_cast<int>(queue_.size()); }
+  int inflight() const { return static_cast<int>(inflight_.size()); }
+  // True when nothing is queued, active or in flight.
+  bool idle() const;
+
+ private:
+  struct Sequence {
+    std::vector<int32_t> tokens;  // prompt, then generated
+    int64_t n_prompt = 0;
+    int64_t n_predict = 0;  // <= 0: no limit
+    int64_t n_sent = 0;     // rows sent (computed or in flight)
+    int64_t generated = 0;
+    uint64_t admitted = 0;     // admission order
+    uint64_t last_served = 0;  // id of the last micro-batch it was in
+    bool in_flight = false;
+    bool finished = false;  // finished while in flight: free on return
+  };
+  struct Pending {
+    uint64_t seq_id;
+    std::vector<int32_t> prompt;
+    int64_t n_predict;
+  };
+
+  void Admit();
+  // Takes the sampled `token` of active sequence `seq_id`.
+  void Accept(uint64_t seq_id, int32_t token);
+  // Reports the end of active sequence `seq_id` and frees it unless in
+  // flight.
+  void Finish(uint64_t seq_id, FinishReason reason, absl::Status status);
+
+  SchedulerOptions options_;  // clamped
+  absl::Status failed_;
+  uint64_t next_batch_id_ = 1;
+  uint64_t next_admitted_ = 0;
+  std::deque<Pending> queue_;
+  std::map<uint64_t, Sequence> active_;
+  std::map<uint64_t, MicroBatch> inflight_;
+  SchedulerOutput output_;
+};
+
+}  // namespace layerpool
+
+#endif  // LAYERPOOL_COORDINATOR_SCHEDULER_H_

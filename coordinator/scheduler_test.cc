@@ -1,0 +1,683 @@
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <map>
+#include <random>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace layerpool {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+constexpr int32_t kEos = 2;
+
+// The fake model: the next token is a hash of every (position, token) the
+// sequence has been through, in [10, 110), so never kEos. A wrong, missing or
+// repeated row changes every later token.
+int32_t HashNext(const std::vector<int32_t>& history) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t pos = 0; pos < history.size(); ++pos) {
+    h = (h ^ pos) * 1099511628211ull;
+    h = (h ^ static_cast<uint32_t>(history[pos])) * 1099511628211ull;
+  }
+  return static_cast<int32_t>(10 + (h >> 7) % 100);
+}
+
+using NextFn = std::function<int32_t(const std::vector<int32_t>&)>;
+
+// What the scheduler should produce for one sequence, computed without it.
+std::vector<int32_t> Reference(std::vector<int32_t> history, int64_t n_predict,
+                               int64_t n_ctx, const NextFn& next = HashNext) {
+  std::vector<int32_t> out;
+  while (true) {
+    const int32_t t = next(history);
+    if (t == kEos) return out;
+    out.push_back(t);
+    history.push_back(t);
+    if (n_predict > 0 && static_cast<int64_t>(out.size()) == n_predict) {
+      return out;
+    }
+    if (static_cast<int64_t>(history.size()) == n_ctx) return out;
+  }
+}
+
+// An in-process pipeline: micro-batches go in, come back in order (or in
+// the order a test picks), each sample answered by `next` over the
+// sequence's rows so far. It checks what a real pipeline would need.
+class FakePipeline {
+ public:
+  explicit FakePipeline(int64_t max_batch_tokens, NextFn next = HashNext)
+      : max_batch_tokens_(max_batch_tokens), next_(std::move(next)) {}
+
+  void Send(const MicroBatch& b) {
+    EXPECT_GT(b.id, last_id_) << "micro-batch ids increase";
+    last_id_ = b.id;
+    EXPECT_FALSE(b.rows.empty());
+    EXPECT_LE(static_cast<int64_t>(b.rows.size()), max_batch_tokens_);
+    std::set<uint64_t> in_batch;
+    for (size_t r = 0; r < b.rows.size(); ++r) {
+      const BatchRow& row = b.rows[r];
+      const bool continues = r > 0 && b.rows[r - 1].seq_id == row.seq_id;
+      if (!continues) {
+        EXPECT_TRUE(in_batch.insert(row.seq_id).second)
+            << "rows of sequence " << row.seq_id << " are not adjacent";
+        EXPECT_EQ(busy_.count(row.seq_id), 0u)
+            << "sequence " << row.seq_id << " in two micro-batches";
+        auto fed = pending_token_.find(row.seq_id);
+        if (fed != pending_token_.end()) {
+          // A decode row: one row, carrying the token sampled last time.
+          EXPECT_EQ(row.token, fed->second) << "sequence " << row.seq_id;
+          EXPECT_TRUE(r + 1 == b.rows.size() ||
+                      b.rows[r + 1].seq_id != row.seq_id);
+          pending_token_.erase(fed);
+        }
+      }
+      std::vector<int32_t>& kv = kv_[row.seq_id];
+      EXPECT_EQ(row.position, static_cast<int32_t>(kv.size()))
+          << "sequence " << row.seq_id << " positions must be contiguous";
+      kv.push_back(row.token);
+      max_position_ = std::max(max_position_, row.position);
+    }
+    busy_.insert(in_batch.begin(), in_batch.end());
+    std::vector<TokenEvent> answer;
+    std::set<uint64_t> sampled;
+    for (const BatchSample& s : b.samples) {
+      EXPECT_GE(s.row, 0);
+      EXPECT_LT(s.row, static_cast<int32_t>(b.rows.size()));
+      if (s.row < 0 || s.row >= static_cast<int32_t>(b.rows.size())) continue;
+      EXPECT_EQ(b.rows[s.row].seq_id, s.seq_id);
+      EXPECT_TRUE(sampled.insert(s.seq_id).second);
+      EXPECT_TRUE(static_cast<size_t>(s.row) + 1 == b.rows.size() ||
+                  b.rows[s.row + 1].seq_id != s.seq_id)
+          << "the sample is on the sequence's last row";
+      EXPECT_EQ(s.first, first_sampled_.insert(s.seq_id).second);
+      const int32_t t = next_(kv_[s.seq_id]);
+      pending_token_[s.seq_id] = t;
+      answer.push_back({s.seq_id, t});
+    }
+    // The last stage answers in any order.
+    std::reverse(answer.begin(), answer.end());
+    inflight_.push_back({b.id, {in_batch, std::move(answer)}});
+    ++batches_;
+  }
+
+  bool empty() const { return inflight_.empty(); }
+  size_t size() const { return inflight_.size(); }
+
+  // Takes the answer to the `index`-th oldest micro-batch in flight.
+  std::pair<uint64_t, std::vector<TokenEvent>> Pop(size_t index = 0) {
+    auto it = inflight_.begin() + static_cast<ptrdiff_t>(index);
+    std::pair<uint64_t, std::vector<TokenEvent>> out = {
+        it->first, std::move(it->second.second)};
+    for (uint64_t seq : it->second.first) busy_.erase(seq);
+    inflight_.erase(it);
+    return out;
+  }
+
+  void Free(uint64_t seq_id) {
+    EXPECT_EQ(busy_.count(seq_id), 0u) << "freed while in flight";
+    retired_[seq_id] = std::move(kv_[seq_id]);
+    kv_.erase(seq_id);
+    pending_token_.erase(seq_id);
+    first_sampled_.erase(seq_id);
+  }
+
+  // The rows a freed sequence went through.
+  const std::vector<int32_t>& retired(uint64_t seq_id) {
+    return retired_[seq_id];
+  }
+  int batches() const { return batches_; }
+  int32_t max_position() const { return max_position_; }
+
+ private:
+  int64_t max_batch_tokens_;
+  NextFn next_;
+  uint64_t last_id_ = 0;
+  int batches_ = 0;
+  int32_t max_position_ = -1;
+  std::map<uint64_t, std::vector<int32_t>> kv_, retired_;
+  std::map<uint64_t, int32_t> pending_token_;
+  std::set<uint64_t> busy_, first_sampled_;
+  std::deque<std::pair<uint64_t,
+                       std::pair<std::set<uint64_t>, std::vector<TokenEvent>>>>
+      inflight_;
+};
+
+struct SeqLog {
+  std::vector<int32_t> tokens;
+  std::vector<FinishReason> finishes;
+  absl::Status status;
+  int freed = 0;
+};
+
+// Scheduler + fake pipeline + everything the scheduler said, per sequence.
+class Harness {
+ public:
+  explicit Harness(SchedulerOptions o, NextFn next = HashNext)
+      : sched(o),
+        pipe(std::max<int64_t>(o.max_batch_tokens, 1), std::move(next)) {}
+
+  std::vector<MicroBatch> Pump() {
+    std::vector<MicroBatch> batches = sched.NextBatches();
+    for (const MicroBatch& b : batches) pipe.Send(b);
+    Drain();
+    return batches;
+  }
+
+  void Drain() {
+    SchedulerOutput out = sched.TakeOutput();
+    for (const TokenEvent& t : out.tokens)
+      log[t.seq_id].tokens.push_back(t.token);
+    for (const FinishEvent& f : out.finished) {
+      log[f.seq_id].finishes.push_back(f.reason);
+      log[f.seq_id].status = f.status;
+    }
+    for (uint64_t id : out.to_free) {
+      pipe.Free(id);
+      ++log[id].freed;
+    }
+  }
+
+  // Hands back one micro-batch's tokens; false when none is in flight.
+  bool ReturnOne(size_t index = 0) {
+    if (pipe.empty()) return false;
+    auto [id, tokens] = pipe.Pop(index);
+    EXPECT_TRUE(sched.OnResult(id, tokens).ok());
+    Drain();
+    return true;
+  }
+
+  void RunToIdle() {
+    for (int step = 0; step < 100000; ++step) {
+      Pump();
+      if (!ReturnOne()) break;
+    }
+    EXPECT_TRUE(sched.idle());
+  }
+
+  Scheduler sched;
+  FakePipeline pipe;
+  std::map<uint64_t, SeqLog> log;
+};
+
+SchedulerOptions Opts(int n_stages = 1, int64_t n_ctx = 64,
+                      int max_sequences = 4, int64_t max_batch_tokens = 16) {
+  SchedulerOptions o;
+  o.n_stages = n_stages;
+  o.n_ctx = n_ctx;
+  o.max_sequences = max_sequences;
+  o.max_batch_tokens = max_batch_tokens;
+  o.stop_tokens = {kEos};
+  return o;
+}
+
+std::vector<int32_t> Prompt(int n, int32_t salt) {
+  std::vector<int32_t> p;
+  for (int i = 0; i < n; ++i) p.push_back(1000 + salt * 37 + i * 3);
+  return p;
+}
+
+std::vector<int32_t> Concat(std::vector<int32_t> a,
+                            const std::vector<int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST(SchedulerTest, SingleSequenceTokensAndPositions) {
+  Harness h(Opts());
+  const std::vector<int32_t> prompt = Prompt(5, 1);
+  ASSERT_TRUE(h.sched.Submit(7, prompt, 6).ok());
+  EXPECT_EQ(h.sched.active(), 1);
+
+  std::vector<MicroBatch> first = h.Pump();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].id, 1u);
+  ASSERT_EQ(first[0].rows.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(first[0].rows[i].seq_id, 7u);
+    EXPECT_EQ(first[0].rows[i].position, i);
+    EXPECT_EQ(first[0].rows[i].token, prompt[i]);
+  }
+  ASSERT_EQ(first[0].samples.size(), 1u);
+  EXPECT_EQ(first[0].samples[0].row, 4);
+  EXPECT_TRUE(first[0].samples[0].first);
+  EXPECT_THAT(h.sched.NextBatches(), IsEmpty()) << "one stage, one in flight";
+
+  ASSERT_TRUE(h.ReturnOne());
+  std::vector<MicroBatch> second = h.Pump();
+  ASSERT_EQ(second.size(), 1u);
+  ASSERT_EQ(second[0].rows.size(), 1u);
+  EXPECT_EQ(second[0].rows[0].position, 5);
+  EXPECT_EQ(second[0].rows[0].token, h.log[7].tokens.at(0));
+  ASSERT_EQ(second[0].samples.size(), 1u);
+  EXPECT_FALSE(second[0].samples[0].first);
+
+  h.RunToIdle();
+  const std::vector<int32_t> want = Reference(prompt, 6, 64);
+  EXPECT_EQ(want.size(), 6u);
+  EXPECT_EQ(h.log[7].tokens, want);
+  EXPECT_THAT(h.log[7].finishes, ElementsAre(FinishReason::kLength));
+  EXPECT_EQ(h.log[7].freed, 1);
+  // Every token but the last went through the pipeline, in order.
+  EXPECT_EQ(h.pipe.retired(7),
+            Concat(prompt, std::vector<int32_t>(want.begin(), want.end() - 1)));
+  EXPECT_EQ(h.pipe.batches(), 6);
+}
+
+TEST(SchedulerTest, LongPromptIsChunkedAndSampledOnce) {
+  Harness h(Opts(/*n_stages=*/1, /*n_ctx=*/64, /*max_sequences=*/1,
+                 /*max_batch_tokens=*/4));
+  const std::vector<int32_t> prompt = Prompt(10, 2);
+  ASSERT_TRUE(h.sched.Submit(1, prompt, 3).ok());
+  std::vector<size_t> rows, samples;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<MicroBatch> b = h.Pump();
+    ASSERT_EQ(b.size(), 1u);
+    rows.push_back(b[0].rows.size());
+    samples.push_back(b[0].samples.size());
+    EXPECT_EQ(b[0].rows.front().position, 4 * i);
+    EXPECT_TRUE(h.log[1].tokens.empty()) << "no token before the last chunk";
+    ASSERT_TRUE(h.ReturnOne());
+  }
+  EXPECT_THAT(rows, ElementsAre(4u, 4u, 2u));
+  EXPECT_THAT(samples, ElementsAre(0u, 0u, 1u));
+  EXPECT_EQ(h.log[1].tokens.size(), 1u);
+  h.RunToIdle();
+  EXPECT_EQ(h.log[1].tokens, Reference(prompt, 3, 64));
+}
+
+TEST(SchedulerTest, TwoStagesPipelineDifferentSequences) {
+  Harness h(Opts(/*n_stages=*/2));
+  ASSERT_TRUE(h.sched.Submit(1, Prompt(3, 1), 4).ok());
+  ASSERT_TRUE(h.sched.Submit(2, Prompt(4, 2), 4).ok());
+  auto only_seq = [](const MicroBatch& b) {
+    std::set<uint64_t> seqs;
+    for (const BatchRow& r : b.rows) seqs.insert(r.seq_id);
+    EXPECT_EQ(seqs.size(), 1u) << "one sequence per micro-batch";
+    return *seqs.begin();
+  };
+  std::vector<MicroBatch> b = h.Pump();
+  ASSERT_EQ(b.size(), 2u) << "both stages busy";
+  EXPECT_EQ(h.sched.inflight(), 2);
+  std::deque<uint64_t> in_flight = {only_seq(b[0]), only_seq(b[1])};
+  EXPECT_NE(in_flight[0], in_flight[1]);
+  EXPECT_THAT(h.sched.NextBatches(), IsEmpty()) << "max_inflight reached";
+  for (int step = 0; step < 3; ++step) {
+    // One comes back; its sequence goes again while the other is in flight.
+    ASSERT_TRUE(h.ReturnOne());
+    EXPECT_EQ(h.sched.inflight(), 1);
+    const uint64_t back = in_flight.front();
+    in_flight.pop_front();
+    b = h.Pump();
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(only_seq(b[0]), back);
+    EXPECT_EQ(h.sched.inflight(), 2);
+    in_flight.push_back(back);
+  }
+  h.RunToIdle();
+  EXPECT_EQ(h.log[1].tokens, Reference(Prompt(3, 1), 4, 64));
+  EXPECT_EQ(h.log[2].tokens, Reference(Prompt(4, 2), 4, 64));
+}
+
+TEST(SchedulerTest, BatchCapIsLiveOverMaxInflightRoundedUp) {
+  // 5 live sequences over 2 micro-batches: ceil(5 / 2) = 3 per batch.
+  Harness h(Opts(/*n_stages=*/2, /*n_ctx=*/64, /*max_sequences=*/5));
+  for (uint64_t id = 1; id <= 5; ++id) {
+    ASSERT_TRUE(h.sched.Submit(id, Prompt(2, id), 3).ok());
+  }
+  std::vector<MicroBatch> b = h.Pump();
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].samples.size(), 3u);
+  EXPECT_EQ(b[1].samples.size(), 2u);
+  h.RunToIdle();
+
+  // max_inflight overrides n_stages.
+  SchedulerOptions o = Opts(/*n_stages=*/4);
+  o.max_inflight = 1;
+  Harness one(o);
+  for (uint64_t id = 1; id <= 3; ++id) {
+    ASSERT_TRUE(one.sched.Submit(id, Prompt(2, id), 3).ok());
+  }
+  b = one.Pump();
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].samples.size(), 3u);
+  one.RunToIdle();
+}
+
+TEST(SchedulerTest, ConcurrentRequestsMatchRunningAlone) {
+  SchedulerOptions o = Opts(/*n_stages=*/3, /*n_ctx=*/48, /*max_sequences=*/4,
+                            /*max_batch_tokens=*/8);
+  o.max_queue = 8;
+  struct Req {
+    std::vector<int32_t> prompt;
+    int64_t n_predict;
+  };
+  std::vector<Req> reqs;
+  for (int i = 0; i < 8; ++i) {
+    reqs.push_back({Prompt(1 + (i * 5) % 13, i), i == 3 ? 0 : 3 + i % 5});
+  }
+  std::map<uint64_t, std::vector<int32_t>> alone;
+  for (int i = 0; i < 8; ++i) {
+    Harness h(o);
+    ASSERT_TRUE(
+        h.sched.Submit(100 + i, reqs[i].prompt, reqs[i].n_predict).ok());
+    h.RunToIdle();
+    alone[100 + i] = h.log[100 + i].tokens;
+    EXPECT_EQ(alone[100 + i], Reference(reqs[i].prompt, reqs[i].n_predict, 48));
+  }
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    Harness h(o);
+    std::mt19937 rng(seed);
+    size_t submitted = 0;
+    for (int step = 0; step < 10000 && (submitted < 8 || !h.sched.idle());
+         ++step) {
+      if (submitted < 8 && rng() % 3 == 0) {
+        ASSERT_TRUE(h.sched
+                        .Submit(100 + submitted, reqs[submitted].prompt,
+                                reqs[submitted].n_predict)
+                        .ok());
+        ++submitted;
+      }
+      h.Pump();
+      // FIFO, or any micro-batch in flight (seed 3).
+      if (!h.pipe.empty()) {
+        h.ReturnOne(seed == 3 ? rng() % h.pipe.size() : 0);
+      }
+    }
+    EXPECT_TRUE(h.sched.idle());
+    for (int i = 0; i < 8; ++i) {
+      const SeqLog& l = h.log[100 + i];
+      EXPECT_EQ(l.tokens, alone[100 + i]) << "seed " << seed << " seq " << i;
+      EXPECT_EQ(l.finishes.size(), 1u);
+      EXPECT_EQ(l.freed, 1);
+    }
+  }
+}
+
+TEST(SchedulerTest, DecodeIsNotStarvedByPrefill) {
+  // Budget 4 rows: a 40-token prompt would fill every micro-batch.
+  Harness h(Opts(/*n_stages=*/1, /*n_ctx=*/64, /*max_sequences=*/4,
+                 /*max_batch_tokens=*/4));
+  ASSERT_TRUE(h.sched.Submit(1, Prompt(2, 1), 20).ok());
+  h.Pump();
+  h.ReturnOne();
+  ASSERT_TRUE(h.sched.Submit(2, Prompt(40, 2), 2).ok());
+  ASSERT_TRUE(h.sched.Submit(3, Prompt(40, 3), 2).ok());
+  int since_decode = 0;
+  for (int i = 0; i < 15; ++i) {
+    std::vector<MicroBatch> b = h.Pump();
+    ASSERT_EQ(b.size(), 1u);
+    std::set<uint64_t> seqs;
+    for (const BatchRow& r : b[0].rows) seqs.insert(r.seq_id);
+    since_decode = seqs.count(1) ? 0 : since_decode + 1;
+    EXPECT_LE(since_decode, 2) << "micro-batch " << b[0].id;
+    h.ReturnOne();
+  }
+  h.RunToIdle();
+  EXPECT_EQ(h.log[2].tokens, Reference(Prompt(40, 2), 2, 64));
+  EXPECT_EQ(h.log[3].tokens, Reference(Prompt(40, 3), 2, 64));
+}
+
+TEST(SchedulerTest, AdmissionLimitsActiveAndQueuesInOrder) {
+  SchedulerOptions o = Opts(/*n_stages=*/1, /*n_ctx=*/64, /*max_sequences=*/2);
+  o.max_queue = 2;
+  Harness h(o);
+  for (uint64_t id = 1; id <= 4; ++id) {
+    ASSERT_TRUE(h.sched.Submit(id, Prompt(2, id), id == 1 ? 1 : 5).ok());
+  }
+  EXPECT_EQ(h.sched.active(), 2);
+  EXPECT_EQ(h.sched.queued(), 2);
+  absl::Status full = h.sched.Submit(5, Prompt(2, 5), 1);
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+
+  std::vector<MicroBatch> b = h.Pump();
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_THAT(b[0].samples, testing::SizeIs(2));
+  h.ReturnOne();  // sequence 1 is done: 3 takes its slot, not 4.
+  EXPECT_THAT(h.log[1].finishes, ElementsAre(FinishReason::kLength));
+  EXPECT_EQ(h.sched.active(), 2);
+  EXPECT_EQ(h.sched.queued(), 1);
+  b = h.Pump();
+  std::set<uint64_t> seqs;
+  for (const BatchSample& s : b[0].samples) seqs.insert(s.seq_id);
+  EXPECT_THAT(seqs, UnorderedElementsAre(2u, 3u));
+  // There is room in the queue again.
+  EXPECT_TRUE(h.sched.Submit(5, Prompt(2, 5), 1).ok());
+  h.RunToIdle();
+  for (uint64_t id = 1; id <= 5; ++id) {
+    EXPECT_EQ(h.log[id].tokens,
+              Reference(Prompt(2, id), id == 1 || id == 5 ? 1 : 5, 64));
+    EXPECT_EQ(h.log[id].freed, 1);
+  }
+}
+
+TEST(SchedulerTest, SubmitValidation) {
+  Harness h(Opts(/*n_stages=*/1, /*n_ctx=*/8, /*max_sequences=*/1));
+  EXPECT_EQ(h.sched.Submit(1, {}, 1).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(h.sched.Submit(1, Prompt(8, 1), 0).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(h.sched.Submit(1, Prompt(9, 1), 0).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(h.sched.Submit(1, Prompt(5, 1), 4).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(h.sched.Submit(1, Prompt(5, 1), std::numeric_limits<int64_t>::max())
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(h.sched.idle());
+
+  ASSERT_TRUE(h.sched.Submit(1, Prompt(5, 1), 3).ok());  // exactly n_ctx
+  ASSERT_TRUE(h.sched.Submit(2, Prompt(7, 2), 0).ok());  // queued
+  EXPECT_EQ(h.sched.Submit(1, Prompt(2, 1), 1).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(h.sched.Submit(2, Prompt(2, 1), 1).code(),
+            absl::StatusCode::kAlreadyExists);
+  h.RunToIdle();
+  EXPECT_EQ(h.log[1].tokens.size(), 3u);
+  EXPECT_THAT(h.log[1].finishes, ElementsAre(FinishReason::kLength));
+  // Done and freed: the id can be used again.
+  EXPECT_TRUE(h.sched.Submit(1, Prompt(2, 1), 1).ok());
+
+  Harness tiny(Opts(/*n_stages=*/1, /*n_ctx=*/1));
+  EXPECT_EQ(tiny.sched.Submit(1, Prompt(1, 1), 0).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SchedulerTest, StopTokenEndsWithoutEmitting) {
+  // Stops after 3 generated tokens, or at once for sequence prompts of 1.
+  const NextFn next = [](const std::vector<int32_t>& hist) {
+    return hist.size() == 1 || hist.size() == 7 ? kEos : HashNext(hist);
+  };
+  Harness h(Opts(/*n_stages=*/2), next);
+  ASSERT_TRUE(h.sched.Submit(1, Prompt(4, 1), 10).ok());
+  ASSERT_TRUE(h.sched.Submit(2, Prompt(1, 2), 10).ok());
+  h.RunToIdle();
+  EXPECT_EQ(h.log[1].tokens, Reference(Prompt(4, 1), 10, 64, next));
+  EXPECT_EQ(h.log[1].tokens.size(), 3u);
+  EXPECT_THAT(h.log[1].finishes, ElementsAre(FinishReason::kStopToken));
+  EXPECT_THAT(h.log[2].tokens, IsEmpty());
+  EXPECT_THAT(h.log[2].finishes, ElementsAre(FinishReason::kStopToken));
+  EXPECT_EQ(h.log[2].freed, 1);
+  // The stop token never went through the pipeline.
+  EXPECT_EQ(h.pipe.retired(1), Concat(Prompt(4, 1), h.log[1].tokens));
+}
+
+TEST(SchedulerTest, NPredictAndContextFull) {
+  Harness h(Opts(/*n_stages=*/1, /*n_ctx=*/10));
+  ASSERT_TRUE(h.sched.Submit(1, Prompt(4, 1), 2).ok());
+  ASSERT_TRUE(h.sched.Submit(2, Prompt(4, 2), 0).ok());   // until full
+  ASSERT_TRUE(h.sched.Submit(3, Prompt(4, 3), -1).ok());  // until full
+  ASSERT_TRUE(h.sched.Submit(4, Prompt(4, 4), 6).ok());   // both at once
+  ASSERT_TRUE(h.sched.Submit(5, Prompt(9, 5), 0).ok());   // one token fits
+  h.RunToIdle();
+  EXPECT_EQ(h.log[1].tokens.size(), 2u);
+  EXPECT_THAT(h.log[1].finishes, ElementsAre(FinishReason::kLength));
+  for (uint64_t id : {2, 3}) {
+    EXPECT_EQ(h.log[id].tokens, Reference(Prompt(4, id), 0, 10));
+    EXPECT_EQ(h.log[id].tokens.size(), 6u) << "prompt + generated = n_ctx";
+    EXPECT_THAT(h.log[id].finishes, ElementsAre(FinishReason::kContextFull));
+    EXPECT_EQ(h.pipe.retired(id).size(), 9u);
+  }
+  EXPECT_THAT(h.log[4].finishes, ElementsAre(FinishReason::kLength));
+  EXPECT_EQ(h.log[5].tokens.size(), 1u);
+  EXPECT_THAT(h.log[5].finishes, ElementsAre(FinishReason::kContextFull));
+  EXPECT_EQ(h.pipe.max_position(), 8) << "positions stay below n_ctx - 1";
+}
+
+TEST(SchedulerTest, CancelQueuedReadyAndInFlight) {
+  Harness h(Opts(/*n_stages=*/2, /*n_ctx=*/64, /*max_sequences=*/3));
+  for (uint64_t id = 1; id <= 4; ++id) {
+    ASSERT_TRUE(h.sched.Submit(id, Prompt(3, id), 8).ok());
+  }
+  // Queued: gone at once, never admitted, so never freed.
+  h.sched.Cancel(4);
+  EXPECT_EQ(h.sched.queued(), 0);
+  h.Drain();
+  EXPECT_THAT(h.log[4].finishes, ElementsAre(FinishReason::kCancelled));
+  EXPECT_EQ(h.log[4].freed, 0);
+
+  // Batches {1, 2} and {3} in flight.
+  std::vector<MicroBatch> b = h.Pump();
+  ASSERT_EQ(b.size(), 2u);
+  ASSERT_EQ(b[1].samples.size(), 1u);
+  const uint64_t lone = b[1].samples[0].seq_id;
+  h.sched.Cancel(lone);
+  h.sched.Cancel(lone);  // twice: still one event
+  h.Drain();
+  EXPECT_THAT(h.log[lone].finishes, ElementsAre(FinishReason::kCancelled));
+  EXPECT_EQ(h.log[lone].freed, 0) << "still in flight";
+  EXPECT_EQ(h.sched.active(), 3) << "keeps its KV slot until it returns";
+
+  ASSERT_TRUE(h.sched.Submit(5, Prompt(3, 5), 2).ok());
+  EXPECT_EQ(h.sched.queued(), 1);
+  h.ReturnOne(1);  // the cancelled one: dropped, freed, slot to 5
+  EXPECT_THAT(h.log[lone].tokens, IsEmpty());
+  EXPECT_EQ(h.log[lone].freed, 1);
+  EXPECT_EQ(h.sched.queued(), 0);
+  EXPECT_EQ(h.sched.active(), 3);
+
+  // Ready (not in flight): freed at once.
+  h.ReturnOne();
+  const uint64_t ready = b[0].samples[0].seq_id;
+  EXPECT_EQ(h.log[ready].tokens.size(), 1u);
+  h.sched.Cancel(ready);
+  h.Drain();
+  EXPECT_THAT(h.log[ready].finishes, ElementsAre(FinishReason::kCancelled));
+  EXPECT_EQ(h.log[ready].freed, 1);
+  h.sched.Cancel(ready);  // finished and freed: no-op
+  h.sched.Cancel(999);    // unknown: no-op
+  h.RunToIdle();
+  EXPECT_THAT(h.log[ready].finishes, ElementsAre(FinishReason::kCancelled));
+  EXPECT_EQ(h.log[ready].tokens.size(), 1u);
+  for (uint64_t id = 1; id <= 5; ++id) {
+    EXPECT_EQ(h.log[id].finishes.size(), 1u) << id;
+    EXPECT_EQ(h.log[id].freed, id == 4 ? 0 : 1) << id;
+  }
+  EXPECT_EQ(h.log[5].tokens, Reference(Prompt(3, 5), 2, 64));
+}
+
+TEST(SchedulerTest, FailEndsEveryoneAndRefusesLaterWork) {
+  Harness h(Opts(/*n_stages=*/2, /*n_ctx=*/64, /*max_sequences=*/2));
+  for (uint64_t id = 1; id <= 3; ++id) {
+    ASSERT_TRUE(h.sched.Submit(id, Prompt(3, id), 8).ok());
+  }
+  std::vector<MicroBatch> b = h.Pump();
+  ASSERT_EQ(b.size(), 2u);
+  h.sched.Cancel(1);  // in flight and already finished
+  h.sched.Fail(absl::UnavailableError("stage 1 is gone"));
+  h.sched.Fail(absl::InternalError("second"));  // no-op
+  // The pipeline lost both micro-batches; one answer turns up late.
+  auto [id, tokens] = h.pipe.Pop();
+  h.pipe.Pop();
+  h.Drain();
+  EXPECT_THAT(h.log[1].finishes, ElementsAre(FinishReason::kCancelled));
+  for (uint64_t id : {2, 3}) {
+    EXPECT_THAT(h.log[id].finishes, ElementsAre(FinishReason::kFailed));
+    EXPECT_EQ(h.log[id].status.code(), absl::StatusCode::kUnavailable);
+    EXPECT_EQ(h.log[id].status.message(), "stage 1 is gone");
+  }
+  EXPECT_EQ(h.log[1].freed, 1);
+  EXPECT_EQ(h.log[2].freed, 1);
+  EXPECT_EQ(h.log[3].freed, 0) << "queued, never admitted";
+  EXPECT_TRUE(h.sched.idle());
+  EXPECT_EQ(h.sched.inflight(), 0);
+
+  absl::Status later = h.sched.Submit(9, Prompt(3, 9), 1);
+  EXPECT_EQ(later.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(later.message(), HasSubstr("stage 1 is gone"));
+  EXPECT_THAT(h.sched.NextBatches(), IsEmpty());
+  EXPECT_EQ(h.sched.OnResult(id, tokens).code(),
+            absl::StatusCode::kInvalidArgument);
+  h.sched.Cancel(2);
+  EXPECT_THAT(h.sched.TakeOutput().finished, IsEmpty());
+}
+
+TEST(SchedulerTest, OnResultRejectsBadResultsWithoutChangingState) {
+  Harness h(Opts(/*n_stages=*/1));
+  ASSERT_TRUE(h.sched.Submit(1, Prompt(3, 1), 4).ok());
+  ASSERT_TRUE(h.sched.Submit(2, Prompt(3, 2), 4).ok());
+  std::vector<MicroBatch> b = h.Pump();
+  ASSERT_EQ(b.size(), 1u);
+  const uint64_t id = b[0].id;
+  auto [got_id, good] = h.pipe.Pop();
+  ASSERT_EQ(got_id, id);
+  ASSERT_EQ(good.size(), 2u);
+
+  const std::vector<std::pair<uint64_t, std::vector<TokenEvent>>> bad = {
+      {id + 1, good},                     // unknown micro-batch
+      {id, {good[0]}},                    // one missing
+      {id, {good[0], good[1], good[0]}},  // one extra
+      {id, {good[0], good[0]}},           // same sequence twice
+      {id, {good[0], {3, 50}}},           // a sequence not in it
+  };
+  for (const auto& [bad_id, tokens] : bad) {
+    EXPECT_EQ(h.sched.OnResult(bad_id, tokens).code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(h.sched.inflight(), 1);
+    EXPECT_EQ(h.sched.active(), 2);
+    SchedulerOutput out = h.sched.TakeOutput();
+    EXPECT_THAT(out.tokens, IsEmpty());
+    EXPECT_THAT(out.finished, IsEmpty());
+  }
+  EXPECT_THAT(h.sched.NextBatches(), IsEmpty());
+  // The right answer still goes through, then the run ends as it should.
+  ASSERT_TRUE(h.sched.OnResult(id, good).ok());
+  h.Drain();
+  EXPECT_EQ(h.sched.OnResult(id, good).code(),
+            absl::StatusCode::kInvalidArgument)
+      << "a micro-batch returns once";
+  h.RunToIdle();
+  EXPECT_EQ(h.log[1].tokens, Reference(Prompt(3, 1), 4, 64));
+  EXPECT_EQ(h.log[2].tokens, Reference(Prompt(3, 2), 4, 64));
+}
+
+TEST(SchedulerTest, OptionsOutOfRangeAreClamped) {
+  SchedulerOptions o = Opts(/*n_stages=*/0, /*n_ctx=*/16, /*max_sequences=*/0,
+                            /*max_batch_tokens=*/0);
+  o.max_inflight = -3;
+  o.max_queue = -1;
+  Harness h(o);
+  ASSERT_TRUE(h.sched.Submit(1, Prompt(3, 1), 2).ok());
+  EXPECT_EQ(h.sched.Submit(2, Prompt(3, 2), 2).code(),
+            absl::StatusCode::kResourceExhausted);
+  std::vector<MicroBatch> b = h.Pump();
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].rows.size(), 1u);
+  h.RunToIdle();
+  EXPECT_EQ(h.log[1].tokens, Reference(Prompt(3, 1), 2, 16));
+}
+
+}  // namespace
+}  // namespace layerpool

@@ -13,6 +13,9 @@ int RunTokenize(std::span<char* const> args);  // tokenize.cc
 int RunSynth(std::span<char* const> args);     // synth.cc
 int RunRun(std::span<char* const> args);       // run.cc
 int RunPerplexity(std::span<char* const> args);  // perplexity.cc
+int RunWorker(std::span<char* const> args);    // worker.cc
+int RunServe(std::span<char* const> args);     // serve.cc
+int RunBenchSplit(std::span<char* const> args);  // bench_split.cc
 
 }  // namespace layerpool::cli
 

@@ -26,6 +26,12 @@ constexpr Command kCommands[] = {
      layerpool::cli::RunRun},
     {"perplexity", "measure perplexity on a text file (llama.cpp's method)",
      layerpool::cli::RunPerplexity},
+    {"worker", "serve one pipeline stage to a coordinator over gRPC",
+     layerpool::cli::RunWorker},
+    {"serve", "coordinate workers and serve the gRPC Inference API",
+     layerpool::cli::RunServe},
+    {"bench-split", "measure throughput per layer split and concurrency",
+     layerpool::cli::RunBenchSplit},
 };
 
 void PrintUsage(std::ostream& out) {

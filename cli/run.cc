@@ -5,11 +5,16 @@
 #include <cstdio>
 #include <iostream>
 
+#include <thread>
+
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
+#include "cli/cluster_flags.h"
 #include "cli/commands.h"
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
+#include "cli/local_workers.h"
+#include "coordinator/cluster.h"
 #include "model/sampling/sampler.h"
 #include "model/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
@@ -100,6 +105,54 @@ absl::Status Generate(const EngineFlags& engine, const std::string& prompt,
   return absl::OkStatus();
 }
 
+// The same job through a pipeline of `n_workers` worker processes on
+// loopback, with this process as the coordinator.
+absl::Status GenerateOnWorkers(const EngineFlags& engine, const ClusterFlags& cluster_flags,
+                               int n_workers, const std::string& prompt,
+                               int64_t n_predict, const SamplingParams& sampling,
+                               bool stream, RunResult* result) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = engine.threads > 0 ? static_cast<int>(engine.threads)
+                                         : std::max(1, cores / n_workers);
+  LP_ASSIGN_OR_RETURN(auto workers, LocalWorkers::Start(n_workers, threads));
+  ClusterOptions options;
+  LP_RETURN_IF_ERROR(cluster_flags.Apply(engine, &options));
+  options.workers = workers->addresses();
+  options.threads = threads;
+  options.log = [](const std::string& line) { std::cerr << line << "\n"; };
+  LP_ASSIGN_OR_RETURN(auto cluster, Cluster::Start(std::move(options)));
+  const Tokenizer& tokenizer = cluster->tokenizer();
+  result->prompt_tokens = tokenizer.Encode(prompt, /*add_special=*/true);
+  if (result->prompt_tokens.empty()) {
+    return absl::InvalidArgumentError(
+        "the prompt is empty and the model adds no BOS token: nothing to start from");
+  }
+  if (n_predict == 0) return absl::OkStatus();
+  GenerateRequest request;
+  request.prompt = result->prompt_tokens;
+  request.n_predict = n_predict;
+  request.sampling = sampling;
+  const auto start = Clock::now();
+  LP_ASSIGN_OR_RETURN(auto events, cluster->Generate(std::move(request)));
+  Clock::time_point first_token = start;
+  GenerateEvent e;
+  while (events->Next(&e) && !e.done) {
+    if (result->tokens.empty()) first_token = Clock::now();
+    result->tokens.push_back(e.token);
+    const std::string piece = tokenizer.TokenToPiece(e.token);
+    result->text += piece;
+    if (stream) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
+  }
+  if (e.reason == FinishReason::kFailed) return e.status;
+  // As in one process: prefill ends with the first token, decode follows.
+  result->prompt_seconds = std::chrono::duration<double>(first_token - start).count();
+  result->decode_seconds = Seconds(first_token);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int RunRun(std::span<char* const> args) {
@@ -109,15 +162,22 @@ int RunRun(std::span<char* const> args) {
   int64_t n_predict = 128;
   FlagSet flags(
       "run --model FILE.gguf --prompt TEXT [--n-predict N] [sampling flags] "
-      "[--output json]",
-      "Generates text from a prompt in this process and streams it to "
-      "stdout. Generation stops\nat the end-of-sequence token or after "
-      "--n-predict tokens. An empty prompt starts from BOS.\nWith --output "
-      "json, prints one object instead: {\"prompt_tokens\":[...],\"tokens\":"
-      "[...],\n\"text\":\"...\",\"timings\":{\"prompt_tokens_per_s\":..,"
-      "\"decode_tokens_per_s\":..}}.");
+      "[--local-workers K [--split ...]] [--output json]",
+      "Generates text from a prompt and streams it to stdout: in this process, or "
+      "with\n--local-workers K through a pipeline of K worker processes on loopback "
+      "(the same\ntokens: each stage computes exactly what one process would). "
+      "Generation stops at the\nend-of-sequence token or after --n-predict tokens. "
+      "An empty prompt starts from BOS.\nWith --output json, prints one object "
+      "instead: {\"prompt_tokens\":[...],\"tokens\":[...],\n\"text\":\"...\","
+      "\"timings\":{\"prompt_tokens_per_s\":..,\"decode_tokens_per_s\":..}}.");
+  ClusterFlags cluster;
+  int64_t local_workers = 0;
   engine.Register(flags);
   sampling.Register(flags);
+  flags.Int("local-workers", "K", &local_workers,
+            "run through a pipeline of K worker processes on loopback (0: in this process); "
+            "--threads is then per worker (default: cores / K)");
+  cluster.Register(flags);
   flags.String("prompt", "TEXT", &prompt, "the prompt (BOS is added when the model says so)");
   flags.Int("n-predict", "N", &n_predict, "tokens to generate at most");
   flags.String("output", "FORMAT", &output, "text (stream) or json");
@@ -135,14 +195,22 @@ int RunRun(std::span<char* const> args) {
     std::cerr << "error: --n-predict must not be negative\n";
     return 2;
   }
+  if (local_workers < 0 || local_workers > 64) {
+    std::cerr << "error: --local-workers must be in [0, 64]\n";
+    return 2;
+  }
   if (absl::Status s = engine.Validate(); !s.ok()) return ReportError(s);
   auto params = sampling.ToParams();
   if (!params.ok()) return ReportError(params.status());
 
   RunResult r;
   const bool json = output == "json";
-  if (absl::Status s = Generate(engine, prompt, n_predict, *params, !json, &r);
-      !s.ok()) {
+  const absl::Status s =
+      local_workers > 0
+          ? GenerateOnWorkers(engine, cluster, static_cast<int>(local_workers), prompt,
+                              n_predict, *params, !json, &r)
+          : Generate(engine, prompt, n_predict, *params, !json, &r);
+  if (!s.ok()) {
     if (!json) std::cout << "\n";
     return ReportError(s);
   }

@@ -10,6 +10,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev libicu-dev
   clang-14 libclang-rt-14-dev   # libFuzzer for the GGUF reader fuzz target
+  python3-grpcio python3-protobuf   # the proto-only client test
+  patchelf   # deploy/bundle.sh: RUNPATH $ORIGIN/../lib in the relocatable bundle
 )
 
 missing=()

@@ -2,9 +2,12 @@
 # The README's first command: installs dependencies (Debian 12, apt-get),
 # builds layerpool, and runs the main job on a small model.
 #
-# Today the main job is what exists: describing a model, tokenizing text and
-# generating in one process. The multi-worker cluster comes with the next
-# milestones; this script will start it as soon as it exists.
+# The main job is a local cluster: `layerpool run --local-workers 2` starts
+# two worker processes on loopback, plans the split of the model's layers over
+# them, loads one stage in each, streams the generated text through the
+# pipeline, and shuts everything down. Describing the model, tokenizing, and
+# the same prompt in one process come first, so the two outputs can be
+# compared.
 #
 #   LAYERPOOL_SHARED=/path/to/shared   where real models are (default ../shared)
 set -euo pipefail
@@ -36,3 +39,6 @@ printf '%s\n' '"Once upon a time"' '"The little dog ran to the park."' |
 
 echo; echo "== layerpool run --model $model --prompt 'Once upon a time' --n-predict 48 --temp 0"
 "$lp" run --model "$model" --prompt "Once upon a time" --n-predict 48 --temp 0
+
+echo; echo "== the same through a pipeline of 2 local workers: layerpool run ... --local-workers 2"
+"$lp" run --model "$model" --prompt "Once upon a time" --n-predict 48 --temp 0 --local-workers 2

@@ -26,6 +26,9 @@ namespace layerpool {
 inline constexpr int kProtocolMajor = 1;
 inline constexpr int kProtocolMinor = 0;
 
+// This build, as Hello and DescribeCluster report it.
+inline constexpr char kBuildName[] = "layerpool 0.1.0";
+
 // The version this build speaks, for HelloRequest/HelloResponse.
 [[nodiscard]] v1::ProtocolVersion CurrentProtocolVersion();
 

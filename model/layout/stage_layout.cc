@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -68,6 +69,16 @@ bool StageHoldsTensor(absl::string_view name, int64_t first, int64_t end,
   if (name == "token_embd.weight") return first == 0 || (is_last && tied_output);
   if (name == "output_norm.weight" || name == "output.weight") return is_last;
   return false;
+}
+
+uint64_t StageScratchBytes(const HParams& hp, int64_t batch) {
+  const uint64_t rows = static_cast<uint64_t>(std::max<int64_t>(batch, 1));
+  const uint64_t q = static_cast<uint64_t>(hp.n_head * hp.head_dim);
+  const uint64_t kv = static_cast<uint64_t>(hp.n_head_kv * hp.head_dim);
+  const uint64_t per_row = 4 * static_cast<uint64_t>(hp.n_embd) + 2 * q + 2 * kv +
+                           2 * static_cast<uint64_t>(hp.n_ff) +
+                           static_cast<uint64_t>(hp.n_vocab);
+  return rows * per_row * sizeof(float) + (uint64_t{16} << 20);
 }
 
 absl::StatusOr<std::string> StageFingerprint(const gguf::GgufFile& file,

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "model/gguf/gguf.h"
+#include "model/hparams/hparams.h"
 
 namespace layerpool {
 
@@ -29,6 +30,13 @@ bool HasTiedOutput(const gguf::GgufFile& file);
 // tensor `name`.
 bool StageHoldsTensor(absl::string_view name, int64_t first, int64_t end,
                       int64_t n_layer, bool tied_output);
+
+// Work buffers a stage holds besides weights and KV cache, for a micro-batch
+// of up to `batch` token rows: the activations of one layer (residual, norm,
+// q/k/v, attention output, gate/up), the logits of the last stage, and a
+// fixed allowance for thread-local scratch. Planning and the worker's memory
+// check use the same figure.
+uint64_t StageScratchBytes(const HParams& hp, int64_t batch);
 
 // "sha256:" + 64 hex digits over the stage's tensors in file order: each
 // tensor's name, type, shape and size, and three 4 KiB windows of its data

@@ -1,0 +1,279 @@
+// `layerpool bench-split`: which split gives the best throughput.
+//
+// For each split, starts one local worker per stage, and for each
+// concurrency level runs that many streams at once (each its own random
+// prompt), measuring prefill and decode tokens/s, each stage's busy fraction
+// and the mean hop latency. Every figure is held against its ceiling: the
+// one-stage pipeline at the same concurrency (ideal speed-up = stages), and
+// for a single stream the model run in this process with no pipeline at all.
+
+#include <chrono>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "base/status_macros.h"
+#include "cli/cluster_flags.h"
+#include "cli/commands.h"
+#include "cli/engine_flags.h"
+#include "cli/flags.h"
+#include "cli/local_workers.h"
+#include "coordinator/cluster.h"
+#include "coordinator/planner.h"
+#include "nlohmann/json.hpp"
+#include "worker/stage.h"
+
+namespace layerpool::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t0, Clock::time_point t1) {
+  return std::chrono::duration<double>(t1 - t0).count();
+}
+
+struct RunFigures {
+  std::string split;
+  int stages = 0;
+  int concurrency = 0;
+  double prefill_tps = 0;
+  double decode_tps = 0;
+  std::vector<double> busy;  // per stage
+  double hop_us = 0;         // mean over the links
+  double speedup = 0;        // over one stage at the same concurrency
+};
+
+std::vector<int32_t> RandomPrompt(int64_t n, int32_t n_vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> pick(3, n_vocab - 1);  // past BOS/EOS
+  std::vector<int32_t> p(n);
+  for (int32_t& t : p) t = pick(rng);
+  return p;
+}
+
+// Decode tokens/s of one stream in this process, without any pipeline.
+absl::StatusOr<double> InProcessDecode(const EngineFlags& engine, int64_t prompt_len,
+                                       int64_t n_predict) {
+  LP_ASSIGN_OR_RETURN(auto file, gguf::GgufFile::Open(engine.model, {.map_data = false}));
+  LP_ASSIGN_OR_RETURN(StageOptions options, engine.ToStageOptions());
+  options.threads = static_cast<int>(std::max<int64_t>(engine.threads, 1));
+  LP_ASSIGN_OR_RETURN(auto stage, Stage::Create(*file, options));
+  const int64_t n_ctx = prompt_len + n_predict + 1;
+  LP_ASSIGN_OR_RETURN(auto cache, stage->NewCache(n_ctx));
+  std::vector<int32_t> tokens = RandomPrompt(prompt_len, stage->hparams().n_vocab, 1);
+  std::vector<float> logits;
+  auto forward = [&](std::span<const int32_t> t, int64_t pos0) {
+    std::vector<int32_t> positions(t.size());
+    for (size_t i = 0; i < t.size(); ++i) positions[i] = static_cast<int32_t>(pos0 + i);
+    std::vector<KvCache*> caches(t.size(), cache.get());
+    const int64_t last = static_cast<int64_t>(t.size()) - 1;
+    StageBatch b;
+    b.tokens = t;
+    b.positions = positions;
+    b.caches = caches;
+    b.logit_rows = std::span<const int64_t>(&last, 1);
+    return stage->Forward(b, &logits);
+  };
+  LP_RETURN_IF_ERROR(forward(tokens, 0));
+  const auto t0 = Clock::now();
+  for (int64_t i = 0; i < n_predict; ++i) {
+    const int32_t next = static_cast<int32_t>(
+        std::max_element(logits.begin(), logits.end()) - logits.begin());
+    LP_RETURN_IF_ERROR(forward(std::span(&next, 1), prompt_len + i));
+  }
+  return n_predict / Since(t0, Clock::now());
+}
+
+absl::StatusOr<std::vector<RunFigures>> BenchSplit(
+    const EngineFlags& engine, const ClusterFlags& flags, const std::string& split,
+    const std::vector<int64_t>& concurrency, int64_t prompt_len, int64_t n_predict) {
+  LP_ASSIGN_OR_RETURN(std::vector<int64_t> counts, ParseLayerCounts(split), "--splits");
+  const int threads = static_cast<int>(std::max<int64_t>(engine.threads, 1));
+  LP_ASSIGN_OR_RETURN(auto workers,
+                      LocalWorkers::Start(static_cast<int>(counts.size()), threads));
+  ClusterOptions options;
+  ClusterFlags f = flags;
+  f.split = split;
+  f.tensor_split.clear();
+  LP_RETURN_IF_ERROR(f.Apply(engine, &options));
+  options.workers = workers->addresses();
+  options.threads = threads;
+  LP_ASSIGN_OR_RETURN(auto cluster, Cluster::Start(std::move(options)));
+  const int32_t n_vocab = static_cast<int32_t>(cluster->hparams().n_vocab);
+
+  std::vector<RunFigures> out;
+  for (int64_t c : concurrency) {
+    LP_RETURN_IF_ERROR(cluster->StageStats().status());  // opens the busy window
+    SamplingParams greedy;
+    greedy.temperature = 0;
+    const auto t0 = Clock::now();
+    std::vector<std::unique_ptr<Cluster::Stream>> streams;
+    for (int64_t i = 0; i < c; ++i) {
+      GenerateRequest r;
+      r.prompt = RandomPrompt(prompt_len, n_vocab, static_cast<uint32_t>(100 + i));
+      r.n_predict = n_predict;
+      r.sampling = greedy;
+      LP_ASSIGN_OR_RETURN(auto s, cluster->Generate(std::move(r)));
+      streams.push_back(std::move(s));
+    }
+    // One reader per stream, so each token is timed when it arrives.
+    std::vector<Clock::time_point> first(c, t0), last(c, t0);
+    std::vector<int64_t> generated(c, 0);
+    std::vector<absl::Status> status(c);
+    std::vector<std::thread> readers;
+    for (int64_t i = 0; i < c; ++i) {
+      readers.emplace_back([&, i] {
+        GenerateEvent e;
+        while (streams[i]->Next(&e) && !e.done) {
+          last[i] = Clock::now();
+          if (generated[i]++ == 0) first[i] = last[i];
+        }
+        if (e.reason == FinishReason::kFailed) status[i] = e.status;
+      });
+    }
+    for (std::thread& t : readers) t.join();
+    for (const absl::Status& st : status) LP_RETURN_IF_ERROR(st);
+    const Clock::time_point last_first = *std::max_element(first.begin(), first.end());
+    const Clock::time_point first_first = *std::min_element(first.begin(), first.end());
+    const Clock::time_point end = *std::max_element(last.begin(), last.end());
+    // Prefill ends when every stream has its first token; decode runs from
+    // the first stream's first token to the last token of all.
+    int64_t decoded = 0;
+    for (int64_t g : generated) decoded += std::max<int64_t>(g - 1, 0);
+    RunFigures r;
+    r.split = split;
+    r.stages = static_cast<int>(counts.size());
+    r.concurrency = static_cast<int>(c);
+    r.prefill_tps = c * prompt_len / Since(t0, last_first);
+    r.decode_tps = decoded / Since(first_first, end);
+    LP_ASSIGN_OR_RETURN(auto stats, cluster->StageStats());
+    double hop_sum = cluster->first_hop_us();
+    for (size_t i = 0; i < stats.size(); ++i) {
+      r.busy.push_back(stats[i].busy_fraction());
+      if (i + 1 < stats.size()) hop_sum += stats[i].hop_latency().mean_us();
+    }
+    r.hop_us = hop_sum / static_cast<double>(stats.size());
+    out.push_back(r);
+  }
+  return out;
+}
+
+}  // namespace
+
+int RunBenchSplit(std::span<char* const> args) {
+  EngineFlags engine;
+  ClusterFlags cluster_flags;
+  std::string splits, concurrency = "1,2,4", output = "text";
+  int64_t prompt_len = 64, n_predict = 64;
+  engine.threads = 1;
+  FlagSet flags(
+      "bench-split --model FILE.gguf --splits N,N;N,N,... [--concurrency 1,2,4] "
+      "[--output json]",
+      "Runs the model under each split (layer counts per stage, splits separated "
+      "by ';'), each\nstage a local worker with --threads threads, at each "
+      "concurrency level, and prints per\nrun: prefill and decode tokens/s, each "
+      "stage's busy fraction, the mean hop latency,\nand the speed-up over one "
+      "stage at the same concurrency (ideal: the number of\nstages). A one-stage "
+      "run is added when missing; a single in-process stream is\nthe baseline a "
+      "pipeline's single-stream decode is held against.");
+  engine.Register(flags);
+  cluster_flags.Register(flags);
+  flags.String("splits", "S;S;...", &splits, "splits to run, e.g. '12;6,6;3,9'");
+  flags.String("concurrency", "C,C,...", &concurrency, "concurrent streams per run");
+  flags.Int("prompt-tokens", "N", &prompt_len, "random prompt tokens per stream");
+  flags.Int("n-predict", "N", &n_predict, "tokens generated per stream");
+  flags.String("output", "FORMAT", &output, "text or json");
+  int exit_code = 0;
+  if (!ParseOrExit(flags, args, &exit_code)) return exit_code;
+  if (engine.model.empty() || splits.empty()) {
+    std::cerr << "error: --model and --splits are required\n";
+    return 2;
+  }
+  if (prompt_len < 1 || n_predict < 2 || (output != "text" && output != "json")) {
+    std::cerr << "error: --prompt-tokens >= 1, --n-predict >= 2, --output text|json\n";
+    return 2;
+  }
+  if (absl::Status s = engine.Validate(); !s.ok()) return ReportError(s);
+  auto levels = ParseLayerCounts(concurrency);
+  if (!levels.ok()) return ReportError(levels.status());
+  for (int64_t c : *levels) {
+    if (c < 1 || c > cluster_flags.max_sequences) {
+      return ReportError(absl::InvalidArgumentError(absl::StrFormat(
+          "--concurrency %d: must be in [1, --max-sequences %d]", c,
+          cluster_flags.max_sequences)));
+    }
+  }
+  if (engine.ctx == 0) engine.ctx = prompt_len + n_predict + 8;
+
+  std::vector<std::string> split_list = absl::StrSplit(splits, ';', absl::SkipWhitespace());
+  int64_t n_layer = 0;
+  {
+    auto counts = ParseLayerCounts(split_list.front());
+    if (!counts.ok()) return ReportError(counts.status());
+    for (int64_t n : *counts) n_layer += n;
+  }
+  const std::string one_stage = std::to_string(n_layer);
+  if (std::find(split_list.begin(), split_list.end(), one_stage) == split_list.end()) {
+    split_list.insert(split_list.begin(), one_stage);
+  }
+
+  auto alone = InProcessDecode(engine, prompt_len, n_predict);
+  if (!alone.ok()) return ReportError(alone.status());
+  std::vector<RunFigures> all;
+  for (const std::string& split : split_list) {
+    std::cerr << "bench-split: split " << split << "\n";
+    auto runs = BenchSplit(engine, cluster_flags, split, *levels, prompt_len, n_predict);
+    if (!runs.ok()) return ReportError(runs.status());
+    all.insert(all.end(), runs->begin(), runs->end());
+  }
+  for (RunFigures& r : all) {
+    for (const RunFigures& base : all) {
+      if (base.stages == 1 && base.concurrency == r.concurrency) {
+        r.speedup = r.decode_tps / base.decode_tps;
+      }
+    }
+  }
+
+  if (output == "json") {
+    nlohmann::ordered_json j;
+    j["model"] = engine.model;
+    j["threads_per_stage"] = engine.threads;
+    j["in_process_decode_tokens_per_s"] = *alone;
+    for (const RunFigures& r : all) {
+      j["runs"].push_back({{"split", r.split},
+                           {"stages", r.stages},
+                           {"concurrency", r.concurrency},
+                           {"prefill_tokens_per_s", r.prefill_tps},
+                           {"decode_tokens_per_s", r.decode_tps},
+                           {"stage_busy_fraction", r.busy},
+                           {"mean_hop_us", r.hop_us},
+                           {"speedup_over_one_stage", r.speedup}});
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << absl::StrFormat(
+      "in-process single stream: %.1f decode tokens/s (%d threads)\n\n", *alone,
+      engine.threads);
+  std::cout << absl::StrFormat("%-12s %6s %5s %12s %12s %9s %9s %10s  %s\n", "split",
+                               "stages", "conc", "prefill t/s", "decode t/s",
+                               "speed-up", "of ideal", "hop us", "stage busy");
+  for (const RunFigures& r : all) {
+    std::vector<std::string> busy;
+    for (double b : r.busy) busy.push_back(absl::StrFormat("%.0f%%", 100 * b));
+    std::cout << absl::StrFormat("%-12s %6d %5d %12.1f %12.1f %8.2fx %8.0f%% %10.0f  %s%s\n",
+                                 r.split, r.stages, r.concurrency, r.prefill_tps,
+                                 r.decode_tps, r.speedup, 100 * r.speedup / r.stages,
+                                 r.hop_us, absl::StrJoin(busy, " "),
+                                 r.concurrency == 1
+                                     ? absl::StrFormat("  (%.0f%% of in-process)",
+                                                       100 * r.decode_tps / *alone)
+                                     : "");
+  }
+  return 0;
+}
+
+}  // namespace layerpool::cli

@@ -1,0 +1,57 @@
+#include "cli/cluster_flags.h"
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "coordinator/planner.h"
+#include "worker/kv_cache.h"
+
+namespace layerpool::cli {
+
+void ClusterFlags::Register(FlagSet& flags) {
+  flags.String("split", "auto|N,N,...", &split,
+               "layers per stage, in worker order (e.g. 3,3,6), or auto: in "
+               "proportion to each worker's free memory");
+  flags.String("tensor-split", "R,R,...", &tensor_split,
+               "llama.cpp-style ratios per worker (e.g. 0.25,0.75) instead of --split");
+  flags.String("activation-type", "f32|f16", &activation_type,
+               "element type of the hidden states sent between stages");
+  flags.Int("max-sequences", "N", &max_sequences,
+            "sequences in flight at once; each stage reserves KV cache for N contexts");
+}
+
+absl::Status ClusterFlags::Apply(const EngineFlags& engine, ClusterOptions* o) const {
+  if (!tensor_split.empty() && split != "auto") {
+    return absl::InvalidArgumentError("give --split or --tensor-split, not both");
+  }
+  if (split != "auto") {
+    LP_ASSIGN_OR_RETURN(o->layer_counts, ParseLayerCounts(split), "--split");
+  }
+  if (!tensor_split.empty()) {
+    LP_ASSIGN_OR_RETURN(o->ratios, ParseRatios(tensor_split), "--tensor-split");
+  }
+  if (activation_type == "f32") {
+    o->activation_type = v1::ELEMENT_TYPE_F32;
+  } else if (activation_type == "f16") {
+    o->activation_type = v1::ELEMENT_TYPE_F16;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--activation-type: '", activation_type, "' is not f32 or f16"));
+  }
+  if (max_sequences < 1 || max_sequences > 4096) {
+    return absl::InvalidArgumentError("--max-sequences must be in [1, 4096]");
+  }
+  if (engine.rope_freq_base != 0 || engine.rope_freq_scale != 0 || engine.ntk_alpha != 1) {
+    return absl::UnimplementedError(
+        "--rope-freq-base, --rope-freq-scale and --ntk-alpha work only in a single "
+        "process so far (without workers)");
+  }
+  o->model_path = engine.model;
+  o->max_sequences = static_cast<int>(max_sequences);
+  o->n_ctx = engine.ctx;
+  o->batch = engine.batch;
+  o->threads = static_cast<int>(engine.threads);
+  LP_ASSIGN_OR_RETURN(o->kv_type, ParseKvCacheType(engine.kv_type), "--kv-type");
+  return absl::OkStatus();
+}
+
+}  // namespace layerpool::cli

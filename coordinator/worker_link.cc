@@ -1,0 +1,189 @@
+#include "coordinator/worker_link.h"
+
+#include "absl/strings/str_cat.h"
+#include "proto/version.h"
+
+namespace layerpool {
+namespace {
+
+void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
+  context.set_deadline(std::chrono::system_clock::now() +
+                       absl::ToChronoMilliseconds(timeout));
+}
+
+}  // namespace
+
+grpc::ChannelArguments LinkChannelArguments() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  return args;
+}
+
+// ---------------------------------------------------------------- sender
+
+ActivationSender::ActivationSender(v1::Worker::Stub& stub,
+                                   std::function<void(const absl::Status&)> on_error)
+    : on_error_(std::move(on_error)) {
+  stream_ = stub.Activations(&context_);
+  reader_ = std::thread([this] { ReadAcks(); });
+}
+
+ActivationSender::~ActivationSender() { Close(); }
+
+absl::Status ActivationSender::Send(v1::ActivationChunk chunk) {
+  {
+    std::lock_guard lock(mu_);
+    sent_[chunk.micro_batch_id()] = std::chrono::steady_clock::now();
+  }
+  if (!stream_->Write(chunk)) {
+    return absl::UnavailableError("the stream is closed");
+  }
+  return absl::OkStatus();
+}
+
+void ActivationSender::ReadAcks() {
+  v1::ActivationAck ack;
+  while (stream_->Read(&ack)) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu_);
+    auto it = sent_.find(ack.micro_batch_id());
+    if (it == sent_.end()) continue;
+    const double round_trip =
+        std::chrono::duration<double, std::micro>(now - it->second).count();
+    sent_.erase(it);
+    hop_us_sum_ += std::max(0.0, round_trip - ack.queue_us() - ack.compute_us()) / 2;
+    ++hop_count_;
+  }
+  const absl::Status status = FromGrpc(stream_->Finish());
+  if (!closed_) {
+    on_error_(status.ok() ? absl::UnavailableError("the stage ended the stream")
+                          : status);
+  }
+}
+
+void ActivationSender::Close() {
+  if (closed_.exchange(true)) return;
+  context_.TryCancel();
+  if (reader_.joinable()) reader_.join();
+}
+
+double ActivationSender::mean_hop_us() const {
+  std::lock_guard lock(mu_);
+  return hop_count_ > 0 ? hop_us_sum_ / static_cast<double>(hop_count_) : 0;
+}
+
+// ---------------------------------------------------------------- link
+
+absl::StatusOr<std::unique_ptr<WorkerLink>> WorkerLink::Connect(
+    const std::string& address, absl::Duration timeout) {
+  std::unique_ptr<WorkerLink> link(new WorkerLink());
+  link->address_ = address;
+  link->channel_ = grpc::CreateCustomChannel(
+      address, grpc::InsecureChannelCredentials(), LinkChannelArguments());
+  link->stub_ = v1::Worker::NewStub(link->channel_);
+
+  grpc::ClientContext context;
+  SetDeadline(context, timeout);
+  context.set_wait_for_ready(true);  // the worker may still be starting
+  v1::HelloRequest hello;
+  *hello.mutable_protocol_version() = CurrentProtocolVersion();
+  hello.set_build(kBuildName);
+  grpc::Status st = link->stub_->Hello(&context, hello, &link->hello_);
+  if (!st.ok()) {
+    return absl::Status(FromGrpc(st).code(),
+                        absl::StrCat("worker ", address, ": ", st.error_message()));
+  }
+  if (absl::Status v = CheckPeerVersion(link->hello_.protocol_version(),
+                                        absl::StrCat("worker ", address),
+                                        "this coordinator");
+      !v.ok()) {
+    return v;
+  }
+  link->free_thread_ = std::thread([l = link.get()] { l->FreeLoop(); });
+  return link;
+}
+
+WorkerLink::~WorkerLink() {
+  {
+    std::lock_guard lock(free_mu_);
+    free_stop_ = true;
+    free_cv_.notify_all();
+  }
+  if (free_thread_.joinable()) free_thread_.join();
+}
+
+absl::Status WorkerLink::LoadStage(const v1::LoadStageRequest& request) {
+  grpc::ClientContext context;
+  return FromGrpc(stub_->LoadStage(&context, request, &loaded_));
+}
+
+absl::Status WorkerLink::ConnectDownstream(const v1::ConnectDownstreamRequest& request) {
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(30));
+  v1::ConnectDownstreamResponse response;
+  return FromGrpc(stub_->ConnectDownstream(&context, request, &response));
+}
+
+absl::Status WorkerLink::CheckHealth(absl::Duration timeout) {
+  grpc::ClientContext context;
+  SetDeadline(context, timeout);
+  v1::HealthResponse response;
+  absl::Status st = FromGrpc(stub_->Health(&context, v1::HealthRequest(), &response));
+  if (st.ok() && response.state() != v1::STAGE_STATE_READY) {
+    st = absl::FailedPreconditionError(absl::StrCat(
+        "stage state ", v1::StageState_Name(response.state()),
+        response.message().empty() ? "" : ": ", response.message()));
+  } else if (!st.ok()) {
+    st = absl::UnavailableError(
+        st.code() == absl::StatusCode::kDeadlineExceeded
+            ? absl::StrCat("no answer to a health check within ", absl::FormatDuration(timeout))
+            : std::string(st.message()));
+  }
+  healthy_ = st.ok();
+  return st;
+}
+
+absl::StatusOr<v1::StatsResponse> WorkerLink::Stats() {
+  grpc::ClientContext context;
+  SetDeadline(context, absl::Seconds(5));
+  v1::StatsResponse response;
+  absl::Status st = FromGrpc(stub_->Stats(&context, v1::StatsRequest(), &response));
+  if (!st.ok()) return st;
+  return response;
+}
+
+void WorkerLink::FreeSequencesAsync(std::vector<uint64_t> ids) {
+  std::lock_guard lock(free_mu_);
+  free_queue_.push_back(std::move(ids));
+  free_cv_.notify_all();
+}
+
+void WorkerLink::FreeLoop() {
+  std::unique_lock lock(free_mu_);
+  while (true) {
+    free_cv_.wait(lock, [&] { return free_stop_ || !free_queue_.empty(); });
+    if (free_stop_) return;
+    v1::FreeSequenceRequest request;
+    while (!free_queue_.empty()) {
+      for (uint64_t id : free_queue_.front()) request.add_seq_ids(id);
+      free_queue_.pop_front();
+    }
+    lock.unlock();
+    grpc::ClientContext context;
+    SetDeadline(context, absl::Seconds(5));
+    v1::FreeSequenceResponse response;
+    (void)stub_->FreeSequence(&context, request, &response);
+    lock.lock();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<ActivationSender>> WorkerLink::OpenActivations(
+    std::function<void(const absl::Status&)> on_error) {
+  return std::make_unique<ActivationSender>(*stub_, std::move(on_error));
+}
+
+}  // namespace layerpool

@@ -1,0 +1,110 @@
+// The coordinator's connection to one worker: the control-plane calls with
+// deadlines and errors that name the worker, and the token stream into the
+// first stage.
+#ifndef LAYERPOOL_COORDINATOR_WORKER_LINK_H_
+#define LAYERPOOL_COORDINATOR_WORKER_LINK_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "layerpool/v1/worker.grpc.pb.h"
+
+namespace layerpool {
+
+// The Activations stream from the coordinator into stage 0. Send() is
+// called from one thread; acks are read on a thread of its own, which
+// measures the hop and reports a broken stream once through `on_error`.
+class ActivationSender {
+ public:
+  ActivationSender(v1::Worker::Stub& stub, std::function<void(const absl::Status&)> on_error);
+  ~ActivationSender();
+
+  // Unavailable when the stream is broken.
+  [[nodiscard]] absl::Status Send(v1::ActivationChunk chunk);
+  // Ends the stream without reporting an error.
+  void Close();
+  // Mean one-way hop, microseconds (see StatsResponse.hop_latency).
+  double mean_hop_us() const;
+
+ private:
+  void ReadAcks();
+
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::ActivationChunk, v1::ActivationAck>> stream_;
+  std::function<void(const absl::Status&)> on_error_;
+  std::atomic<bool> closed_{false};
+  mutable std::mutex mu_;
+  std::map<uint64_t, std::chrono::steady_clock::time_point> sent_;
+  double hop_us_sum_ = 0;
+  uint64_t hop_count_ = 0;
+  std::thread reader_;
+};
+
+class WorkerLink {
+ public:
+  // Connects and says Hello (within `timeout`): Unavailable naming the
+  // address when nobody answers, FailedPrecondition on a protocol mismatch.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<WorkerLink>> Connect(
+      const std::string& address, absl::Duration timeout = absl::Seconds(10));
+  ~WorkerLink();
+
+  const std::string& address() const { return address_; }
+  const v1::HelloResponse& hello() const { return hello_; }
+  const v1::LoadStageResponse& loaded() const { return loaded_; }
+  v1::Worker::Stub& stub() { return *stub_; }
+  bool healthy() const { return healthy_; }
+
+  // No deadline: a large stage takes as long as its disk needs.
+  [[nodiscard]] absl::Status LoadStage(const v1::LoadStageRequest& request);
+  [[nodiscard]] absl::Status ConnectDownstream(const v1::ConnectDownstreamRequest& request);
+  // OK when the worker answers within `timeout` with a READY stage;
+  // Unavailable when it does not answer, FailedPrecondition when it answers
+  // that its stage is not ready (e.g. its next stage went away). Updates
+  // healthy().
+  [[nodiscard]] absl::Status CheckHealth(absl::Duration timeout);
+  [[nodiscard]] absl::StatusOr<v1::StatsResponse> Stats();
+  // Queued to a thread of the link's own, so the caller never waits on a
+  // slow or dead worker. Errors are ignored: a dead worker holds nothing.
+  void FreeSequencesAsync(std::vector<uint64_t> ids);
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<ActivationSender>> OpenActivations(
+      std::function<void(const absl::Status&)> on_error);
+
+ private:
+  WorkerLink() = default;
+  void FreeLoop();
+
+  std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Worker::Stub> stub_;
+  v1::HelloResponse hello_;
+  v1::LoadStageResponse loaded_;
+  std::atomic<bool> healthy_{true};
+
+  std::mutex free_mu_;
+  std::condition_variable free_cv_;
+  std::deque<std::vector<uint64_t>> free_queue_;
+  bool free_stop_ = false;
+  std::thread free_thread_;
+};
+
+// Channel arguments both sides use: message sizes set explicitly (long
+// prompts are chunked below them) and keepalive, so that a peer that
+// vanishes without closing its socket is noticed.
+grpc::ChannelArguments LinkChannelArguments();
+inline constexpr int kMaxMessageBytes = 64 << 20;
+
+}  // namespace layerpool
+
+#endif  // LAYERPOOL_COORDINATOR_WORKER_LINK_H_

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Every split gives the single process's tokens.
+
+For stories260K (5 layers), TinyStories-656K (2) and synth-12L Q4_K_M (12),
+`layerpool run --local-workers K --split ...` with 1 to 4 stages, even and
+uneven, and one stage per layer for stories260K, must print exactly the
+greedy tokens of `layerpool run` in one process (f32 on the wire). Sampled
+runs with a seed must agree too: sampling happens on the last stage.
+Usage: cluster_split_test.py LAYERPOOL SHARED_DIR"""
+import json, os, subprocess, sys
+
+lp, shared = sys.argv[1], os.environ.get("LAYERPOOL_SHARED") or sys.argv[2]
+if not os.path.isdir(os.path.join(shared, "models")):
+    sys.exit(f"FAIL: shared data not found at {shared}")
+failures = []
+
+MODELS = {
+    "stories260K/stories260K-F32.gguf":
+        ["5", "1,4", "4,1", "2,3", "1,2,2", "2,2,1", "1,1,1,2", "1,1,1,1,1"],
+    "tinystories-656K/TinyStories-656K-Q8_0.gguf": ["2", "1,1"],
+    "synth-12L/synth-12L-Q4_K_M.gguf": ["12", "6,6", "3,9", "4,4,4", "1,5,6", "3,3,3,3", "1,2,3,6"],
+}
+PROMPT = "Once upon a time, there was a little"
+
+
+def run(model, *extra):
+    args = [lp, "run", "--model", model, "--prompt", PROMPT, "--n-predict", "24",
+            "--output", "json", "--threads", "1", *extra]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        return None, f"rc={out.returncode}: {out.stderr.strip()[-400:]}"
+    return json.loads(out.stdout), None
+
+
+for rel, splits in MODELS.items():
+    model = os.path.join(shared, "models", rel)
+    for sampling in (["--temp", "0"], ["--temp", "0.9", "--seed", "11"]):
+        alone, err = run(model, *sampling)
+        if err:
+            failures.append(f"{rel} single process {sampling}: {err}")
+            continue
+        for split in splits:
+            k = len(split.split(","))
+            got, err = run(model, "--local-workers", str(k), "--split", split, *sampling)
+            label = f"{rel} split {split} {' '.join(sampling)}"
+            if err:
+                failures.append(f"{label}: {err}")
+            elif got["tokens"] != alone["tokens"] or got["prompt_tokens"] != alone["prompt_tokens"]:
+                failures.append(f"{label}: tokens {got['tokens']} != {alone['tokens']}")
+            elif got["text"] != alone["text"]:
+                failures.append(f"{label}: text differs")
+            else:
+                print(f"ok  {label}")
+
+# f16 on the wire runs (its tokens may differ from f32's: not asserted).
+model = os.path.join(shared, "models", "stories260K/stories260K-F32.gguf")
+got, err = run(model, "--temp", "0", "--local-workers", "2", "--activation-type", "f16")
+if err or len(got["tokens"]) == 0:
+    failures.append(f"f16 activations: {err}")
+
+# A split that does not add up is refused before any work, naming the flag.
+out = subprocess.run([lp, "run", "--model", model, "--prompt", "x", "--local-workers", "2",
+                      "--split", "2,2"], capture_output=True, text=True, timeout=60)
+if out.returncode != 1 or "error:" not in out.stderr or "layer" not in out.stderr:
+    failures.append(f"bad split: rc={out.returncode} {out.stderr!r}")
+
+for f in failures:
+    print("FAIL", f)
+sys.exit(1 if failures else 0)

@@ -1,0 +1,262 @@
+#include "worker/activation_chunks.h"
+
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "model/quant/blocks.h"
+#include "proto/convert.h"
+
+namespace layerpool {
+namespace {
+
+size_t ElementBytes(v1::ElementType type) {
+  switch (type) {
+    case v1::ELEMENT_TYPE_F32:
+      return 4;
+    case v1::ELEMENT_TYPE_F16:
+      return 2;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<bool> ChunkAssembler::Add(v1::ActivationChunk& chunk) {
+  const std::string where = absl::StrCat("micro-batch ", chunk.micro_batch_id(),
+                                         " chunk ", chunk.chunk_index());
+  auto invalid = [&](auto&&... what) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", what...));
+  };
+  if (!in_progress_) {
+    if (chunk.chunk_count() < 1 ||
+        chunk.chunk_count() > kMaxChunksPerMicroBatch) {
+      return invalid("chunk_count ", chunk.chunk_count(), " is not in [1, ",
+                     kMaxChunksPerMicroBatch, "]");
+    }
+    if (chunk.chunk_index() != 0) {
+      return invalid("chunk_index ", chunk.chunk_index(),
+                     " starts a micro-batch (expected 0)");
+    }
+    batch_ = MicroBatch();
+    batch_.id = chunk.micro_batch_id();
+    chunk_count_ = chunk.chunk_count();
+    next_chunk_ = 0;
+  } else {
+    if (chunk.micro_batch_id() != batch_.id) {
+      return invalid("micro_batch_id arrived before micro-batch ", batch_.id,
+                     " was complete (", next_chunk_, " of ", chunk_count_,
+                     " chunks)");
+    }
+    if (chunk.chunk_count() != chunk_count_) {
+      return invalid("chunk_count ", chunk.chunk_count(),
+                     " differs from the micro-batch's first chunk (",
+                     chunk_count_, ")");
+    }
+    if (chunk.chunk_index() != next_chunk_) {
+      return invalid("chunk_index ", chunk.chunk_index(), " out of order (",
+                     "expected ", next_chunk_, ")");
+    }
+  }
+  in_progress_ = true;
+
+  const size_t rows = static_cast<size_t>(chunk.seq_ids_size());
+  if (rows == 0) return invalid("seq_ids is empty (a chunk holds >= 1 row)");
+  if (static_cast<size_t>(chunk.positions_size()) != rows) {
+    return invalid("positions has ", chunk.positions_size(),
+                   " entries, seq_ids ", rows);
+  }
+  if (batch_.rows() + rows > static_cast<size_t>(limits_.max_rows)) {
+    return invalid("the micro-batch exceeds ", limits_.max_rows, " rows");
+  }
+  for (size_t i = 0; i < rows; ++i) {
+    if (chunk.positions(static_cast<int>(i)) < 0) {
+      return invalid("positions[", i, "] is negative (",
+                     chunk.positions(static_cast<int>(i)), ")");
+    }
+  }
+  if (absl::Status s = AddPayload(chunk, rows); !s.ok()) {
+    return invalid(s.message());
+  }
+  if (batch_.samples.size() + static_cast<size_t>(chunk.samples_size()) >
+      static_cast<size_t>(limits_.max_samples)) {
+    return invalid("the micro-batch has more than ", limits_.max_samples,
+                   " samples (at most one per live sequence)");
+  }
+  const size_t row_base = batch_.rows();
+  for (int i = 0; i < chunk.samples_size(); ++i) {
+    v1::SampleSpec& spec = *chunk.mutable_samples(i);
+    if (spec.row() >= rows) {
+      return invalid("samples[", i, "].row ", spec.row(),
+                     " is outside the chunk's ", rows, " rows");
+    }
+    if (limits_.last_stage) {
+      absl::StatusOr<SamplingParams> params =
+          SamplingFromProto(spec.sampling());
+      if (!params.ok()) {
+        return invalid("samples[", i, "].", params.status().message());
+      }
+    }
+    spec.set_row(static_cast<uint32_t>(row_base + spec.row()));
+    batch_.samples.push_back(std::move(spec));
+  }
+  batch_.seq_ids.insert(batch_.seq_ids.end(), chunk.seq_ids().begin(),
+                        chunk.seq_ids().end());
+  batch_.positions.insert(batch_.positions.end(), chunk.positions().begin(),
+                          chunk.positions().end());
+
+  ++next_chunk_;
+  if (next_chunk_ < chunk_count_) return false;
+  batch_.last_chunk_index = chunk.chunk_index();
+  batch_.arrived = std::chrono::steady_clock::now();
+  in_progress_ = false;
+  return true;
+}
+
+absl::Status ChunkAssembler::AddPayload(v1::ActivationChunk& chunk,
+                                        size_t rows) {
+  if (limits_.first_stage) {
+    if (!chunk.has_token_ids()) {
+      return absl::InvalidArgumentError(
+          "the first stage takes token_ids, the chunk carries none");
+    }
+    const auto& ids = chunk.token_ids().ids();
+    if (static_cast<size_t>(ids.size()) != rows) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "token_ids has ", ids.size(), " ids for ", rows, " rows"));
+    }
+    for (int i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || ids[i] >= limits_.n_vocab) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "token_ids[", i, "] = ", ids[i], " is outside the vocabulary [0, ",
+            limits_.n_vocab, ")"));
+      }
+    }
+    batch_.tokens.insert(batch_.tokens.end(), ids.begin(), ids.end());
+    return absl::OkStatus();
+  }
+  if (!chunk.has_hidden()) {
+    return absl::InvalidArgumentError(
+        "this stage takes hidden states, the chunk carries none");
+  }
+  const v1::HiddenStates& hidden = chunk.hidden();
+  const size_t element = ElementBytes(hidden.element_type());
+  if (element == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "hidden.element_type ", v1::ElementType_Name(hidden.element_type()),
+        " is not F32 or F16"));
+  }
+  if (hidden.hidden_size() != static_cast<uint64_t>(limits_.n_embd)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hidden.hidden_size is ", hidden.hidden_size(),
+                     ", this model's n_embd is ", limits_.n_embd));
+  }
+  const size_t values = rows * static_cast<size_t>(limits_.n_embd);
+  if (hidden.data().size() != values * element) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "hidden.data holds ", hidden.data().size(), " bytes, expected ", rows,
+        " rows x ", limits_.n_embd, " x ", element));
+  }
+  const size_t base = batch_.hidden.size();
+  batch_.hidden.resize(base + values);
+  float* out = batch_.hidden.data() + base;
+  const char* data = hidden.data().data();
+  // The wire is little-endian, as is every host layerpool runs on.
+  if (element == 4) {
+    std::memcpy(out, data, values * 4);
+  } else {
+    for (size_t i = 0; i < values; ++i) {
+      uint16_t half;
+      std::memcpy(&half, data + 2 * i, 2);
+      out[i] = Fp16ToFp32(half);
+    }
+  }
+  return absl::OkStatus();
+}
+
+MicroBatch ChunkAssembler::Take() { return std::move(batch_); }
+
+absl::StatusOr<std::vector<v1::ActivationChunk>> EncodeChunks(
+    const MicroBatch& batch, std::span<const float> hidden, int64_t n_embd,
+    v1::ElementType type, size_t max_message_bytes) {
+  const size_t element = ElementBytes(type);
+  const size_t rows = batch.rows();
+  if (element == 0 || n_embd <= 0 ||
+      hidden.size() != rows * static_cast<size_t>(n_embd)) {
+    return absl::InternalError("EncodeChunks: bad arguments");
+  }
+  // Upper bounds of the serialized size: a chunk's fixed fields and
+  // framing, each row's seq_id and position varints, each sample's framing.
+  constexpr size_t kChunkOverhead = 128;
+  constexpr size_t kRowOverhead = 16;
+  constexpr size_t kSampleOverhead = 8;
+  const size_t row_bytes = static_cast<size_t>(n_embd) * element;
+  std::vector<size_t> sample_bytes(rows, 0);
+  for (const v1::SampleSpec& spec : batch.samples) {
+    if (spec.row() >= rows) return absl::InternalError("EncodeChunks: bad row");
+    sample_bytes[spec.row()] += spec.ByteSizeLong() + kSampleOverhead;
+  }
+
+  // Row ranges [begin, end) of each chunk, greedily filled.
+  std::vector<std::pair<size_t, size_t>> ranges;
+  size_t begin = 0, used = kChunkOverhead;
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t cost = row_bytes + kRowOverhead + sample_bytes[r];
+    if (kChunkOverhead + cost > max_message_bytes) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("row ", r, " of micro-batch ", batch.id, " needs ", cost,
+                       " bytes, more than the next stage's message limit of ",
+                       max_message_bytes));
+    }
+    if (used + cost > max_message_bytes) {
+      ranges.emplace_back(begin, r);
+      begin = r;
+      used = kChunkOverhead;
+    }
+    used += cost;
+  }
+  ranges.emplace_back(begin, rows);
+
+  std::vector<v1::ActivationChunk> chunks(ranges.size());
+  for (size_t c = 0; c < ranges.size(); ++c) {
+    const auto [lo, hi] = ranges[c];
+    v1::ActivationChunk& chunk = chunks[c];
+    chunk.set_micro_batch_id(batch.id);
+    chunk.set_chunk_index(static_cast<uint32_t>(c));
+    chunk.set_chunk_count(static_cast<uint32_t>(ranges.size()));
+    chunk.mutable_seq_ids()->Add(batch.seq_ids.begin() + lo,
+                                 batch.seq_ids.begin() + hi);
+    chunk.mutable_positions()->Add(batch.positions.begin() + lo,
+                                   batch.positions.begin() + hi);
+    v1::HiddenStates* out = chunk.mutable_hidden();
+    out->set_element_type(type);
+    out->set_hidden_size(static_cast<uint32_t>(n_embd));
+    const float* src = hidden.data() + lo * static_cast<size_t>(n_embd);
+    const size_t values = (hi - lo) * static_cast<size_t>(n_embd);
+    std::string* data = out->mutable_data();
+    data->resize(values * element);
+    if (element == 4) {
+      std::memcpy(data->data(), src, values * 4);
+    } else {
+      for (size_t i = 0; i < values; ++i) {
+        const uint16_t half = Fp32ToFp16(src[i]);
+        std::memcpy(data->data() + 2 * i, &half, 2);
+      }
+    }
+  }
+  // Each sample goes to the chunk holding its row, in the batch's order.
+  for (const v1::SampleSpec& spec : batch.samples) {
+    size_t c = 0;
+    while (spec.row() >= ranges[c].second) ++c;
+    v1::SampleSpec* copy = chunks[c].add_samples();
+    *copy = spec;
+    copy->set_row(static_cast<uint32_t>(spec.row() - ranges[c].first));
+  }
+  return chunks;
+}
+
+}  // namespace layerpool

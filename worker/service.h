@@ -1,0 +1,152 @@
+// The worker's gRPC service: one pipeline stage behind the Worker API of
+// proto/layerpool/v1/worker.proto (whose comments are the contract).
+//
+// Life of a worker: the coordinator says Hello, LoadStage (which replaces
+// any stage loaded before, with its sequences, streams and downstream
+// link), ConnectDownstream, then opens Activations; the last stage's
+// StepResults go out on Results.
+//
+// The data plane computes in the Activations handler's thread: one
+// upstream stream at a time (a newer one cancels the older), micro-batches
+// in arrival order. A middle stage sends its output on the DownstreamLink
+// before it acks upstream; the last stage samples and queues a StepResult.
+// Anything malformed ends the stream with InvalidArgument naming the stage
+// and the field; the worker keeps serving, and a new stream starts clean.
+//
+// The ack's queue_us runs from reading a micro-batch's last chunk to the
+// start of its compute, and Stats' queue_depth counts the micro-batches
+// between those points and through compute. A micro-batch that arrived
+// while the previous one was computing waits in gRPC's buffers before it
+// is read; neither figure sees that wait, so under load the sender's hop
+// latency includes it.
+//
+// When the next stage fails between two micro-batches, the failure is
+// reported on the next micro-batch (Unavailable, "stage K: next stage K+1
+// at ADDR: ...") and at once in Health (state DOWN with the message) — the
+// synchronous gRPC API cannot end an upstream stream with a status while
+// its handler waits for a read.
+//
+// Thread safety: gRPC calls the methods from its own threads, concurrently.
+#ifndef LAYERPOOL_WORKER_SERVICE_H_
+#define LAYERPOOL_WORKER_SERVICE_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/grpcpp.h"
+#include "layerpool/v1/worker.grpc.pb.h"
+#include "worker/downstream_link.h"
+#include "worker/latency_window.h"
+#include "worker/results_queue.h"
+#include "worker/served_stage.h"
+
+namespace layerpool {
+
+struct WorkerOptions {
+  // Compute threads when LoadStage leaves n_threads at 0; 0: every core.
+  int threads = 0;
+  // Memory a stage may take, bytes; 0: what the host has available.
+  uint64_t mem_limit = 0;
+  // One line per LoadStage and ConnectDownstream; none when empty.
+  std::function<void(const std::string&)> log;
+};
+
+class WorkerService final : public v1::Worker::Service {
+ public:
+  explicit WorkerService(WorkerOptions options);
+  ~WorkerService() override;
+
+  // Ends the streams (Activations, Results, the downstream link) so that
+  // grpc::Server::Shutdown does not wait on them. Call before it.
+  void Shutdown();
+
+  grpc::Status Hello(grpc::ServerContext* context,
+                     const v1::HelloRequest* request,
+                     v1::HelloResponse* response) override;
+  grpc::Status LoadStage(grpc::ServerContext* context,
+                         const v1::LoadStageRequest* request,
+                         v1::LoadStageResponse* response) override;
+  grpc::Status ConnectDownstream(
+      grpc::ServerContext* context, const v1::ConnectDownstreamRequest* request,
+      v1::ConnectDownstreamResponse* response) override;
+  grpc::Status Activations(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::ActivationAck, v1::ActivationChunk>* stream)
+      override;
+  grpc::Status Results(grpc::ServerContext* context,
+                       const v1::ResultsRequest* request,
+                       grpc::ServerWriter<v1::StepResult>* writer) override;
+  grpc::Status FreeSequence(grpc::ServerContext* context,
+                            const v1::FreeSequenceRequest* request,
+                            v1::FreeSequenceResponse* response) override;
+  grpc::Status Health(grpc::ServerContext* context,
+                      const v1::HealthRequest* request,
+                      v1::HealthResponse* response) override;
+  grpc::Status Stats(grpc::ServerContext* context,
+                     const v1::StatsRequest* request,
+                     v1::StatsResponse* response) override;
+
+ private:
+  struct Budget {
+    uint64_t bytes = 0;  // min(mem_limit, MemAvailable)
+    uint64_t total = 0;  // min(mem_limit, MemTotal)
+    std::string source;  // which of the two limits
+  };
+  Budget MemoryBudget() const;
+  absl::Status LoadStageImpl(const v1::LoadStageRequest& request,
+                             v1::LoadStageResponse* response);
+  absl::Status ConnectImpl(const v1::ConnectDownstreamRequest& request);
+  absl::Status ServeUpstream(
+      grpc::ServerReaderWriter<v1::ActivationAck, v1::ActivationChunk>* stream);
+  // Runs one micro-batch and hands its output on; fills the ack.
+  absl::Status Process(ServedStage& stage, const MicroBatch& batch,
+                       v1::ActivationAck* ack);
+  // The stage in use, or FailedPrecondition when none is READY.
+  absl::StatusOr<std::shared_ptr<ServedStage>> ReadyStage() const;
+  void OnLinkBroken(uint64_t generation, const absl::Status& status);
+  void Log(const std::string& line) const;
+
+  const WorkerOptions options_;
+  const int threads_;
+  const std::chrono::steady_clock::time_point started_;
+  ResultsQueue results_;
+
+  // Guards the stage, the link, the upstream stream and the health state.
+  // Never held while computing, nor while a link is destroyed: the link's
+  // ack thread reports a broken stream under it.
+  mutable absl::Mutex mu_;
+  std::shared_ptr<ServedStage> stage_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<DownstreamLink> link_ ABSL_GUARDED_BY(mu_);
+  uint64_t link_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  grpc::ServerContext* upstream_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool loading_ ABSL_GUARDED_BY(mu_) = false;
+  v1::StageState state_ ABSL_GUARDED_BY(mu_) = v1::STAGE_STATE_UNSPECIFIED;
+  std::string state_message_ ABSL_GUARDED_BY(mu_);
+
+  // Stats.
+  LatencyWindow compute_latency_;
+  std::atomic<uint64_t> tokens_processed_{0};
+  std::atomic<int64_t> busy_us_{0};
+  std::atomic<uint32_t> queue_depth_{0};
+  absl::Mutex stats_mu_;
+  std::chrono::steady_clock::time_point window_start_
+      ABSL_GUARDED_BY(stats_mu_);
+};
+
+// Starts a gRPC server for `service` on `address` ("host:port"; port 0
+// picks a free one) with the message limits the service announces, and
+// stores the bound port in *port. Unavailable when it cannot listen.
+[[nodiscard]] absl::StatusOr<std::unique_ptr<grpc::Server>> StartWorkerServer(
+    WorkerService* service, const std::string& address, int* port);
+
+}  // namespace layerpool
+
+#endif  // LAYERPOOL_WORKER_SERVICE_H_

@@ -120,35 +120,39 @@ absl::StatusOr<std::vector<RunFigures>> BenchSplit(
       streams.push_back(std::move(s));
     }
     // One reader per stream, so each token is timed when it arrives.
-    std::vector<Clock::time_point> first(c, t0), last(c, t0);
-    std::vector<int64_t> generated(c, 0);
+    std::vector<std::vector<Clock::time_point>> arrivals(c);
     std::vector<absl::Status> status(c);
     std::vector<std::thread> readers;
     for (int64_t i = 0; i < c; ++i) {
       readers.emplace_back([&, i] {
         GenerateEvent e;
-        while (streams[i]->Next(&e) && !e.done) {
-          last[i] = Clock::now();
-          if (generated[i]++ == 0) first[i] = last[i];
-        }
+        while (streams[i]->Next(&e) && !e.done) arrivals[i].push_back(Clock::now());
         if (e.reason == FinishReason::kFailed) status[i] = e.status;
       });
     }
     for (std::thread& t : readers) t.join();
     for (const absl::Status& st : status) LP_RETURN_IF_ERROR(st);
-    const Clock::time_point last_first = *std::max_element(first.begin(), first.end());
-    const Clock::time_point first_first = *std::min_element(first.begin(), first.end());
-    const Clock::time_point end = *std::max_element(last.begin(), last.end());
-    // Prefill ends when every stream has its first token; decode runs from
-    // the first stream's first token to the last token of all.
+    // Prefill ends when every stream has its first token. Decode is timed
+    // from then on, when every stream decodes and no prompt competes, to
+    // the last token of all: the tokens that arrive in that window over its
+    // length.
+    Clock::time_point decode_start = t0, end = t0;
+    for (const auto& a : arrivals) {
+      if (a.empty()) return absl::InternalError("a stream generated nothing");
+      decode_start = std::max(decode_start, a.front());
+      end = std::max(end, a.back());
+    }
     int64_t decoded = 0;
-    for (int64_t g : generated) decoded += std::max<int64_t>(g - 1, 0);
+    for (const auto& a : arrivals) {
+      decoded += std::count_if(a.begin(), a.end(),
+                               [&](Clock::time_point t) { return t > decode_start; });
+    }
     RunFigures r;
     r.split = split;
     r.stages = static_cast<int>(counts.size());
     r.concurrency = static_cast<int>(c);
-    r.prefill_tps = c * prompt_len / Since(t0, last_first);
-    r.decode_tps = decoded / Since(first_first, end);
+    r.prefill_tps = c * prompt_len / Since(t0, decode_start);
+    r.decode_tps = decoded / Since(decode_start, end);
     LP_ASSIGN_OR_RETURN(auto stats, cluster->StageStats());
     double hop_sum = cluster->first_hop_us();
     for (size_t i = 0; i < stats.size(); ++i) {

@@ -40,15 +40,13 @@ absl::Status ClusterFlags::Apply(const EngineFlags& engine, ClusterOptions* o) c
   if (max_sequences < 1 || max_sequences > 4096) {
     return absl::InvalidArgumentError("--max-sequences must be in [1, 4096]");
   }
-  if (engine.rope_freq_base != 0 || engine.rope_freq_scale != 0 || engine.ntk_alpha != 1) {
-    return absl::UnimplementedError(
-        "--rope-freq-base, --rope-freq-scale and --ntk-alpha work only in a single "
-        "process so far (without workers)");
-  }
   o->model_path = engine.model;
   o->max_sequences = static_cast<int>(max_sequences);
   o->n_ctx = engine.ctx;
   o->batch = engine.batch;
+  o->rope_freq_base = engine.rope_freq_base;
+  o->rope_freq_scale = engine.rope_freq_scale;
+  o->ntk_alpha = engine.ntk_alpha;
   o->threads = static_cast<int>(engine.threads);
   LP_ASSIGN_OR_RETURN(o->kv_type, ParseKvCacheType(engine.kv_type), "--kv-type");
   return absl::OkStatus();

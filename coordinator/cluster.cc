@@ -431,6 +431,9 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
     load.set_n_ctx(static_cast<uint32_t>(c->n_ctx_));
     load.set_max_sequences(static_cast<uint32_t>(o.max_sequences));
     load.set_n_threads(static_cast<uint32_t>(std::max(o.threads, 0)));
+    load.set_rope_freq_base(o.rope_freq_base);
+    load.set_rope_freq_scale(o.rope_freq_scale);
+    load.set_ntk_alpha(o.ntk_alpha);
     impl.Log(absl::StrFormat("loading %s: layers [%d, %d]", impl.StageName(i),
                              s.first_layer, s.end_layer - 1));
     loaders.emplace_back([&impl, &loaded, i, load] {

@@ -51,6 +51,10 @@ struct ClusterOptions {
   int max_queue = 64;        // requests waiting beyond max_sequences
   int threads = 0;           // per worker; 0: the worker's --threads
   GgmlType kv_type = GgmlType::kF16;
+  // RoPE overrides for every stage; 0 (1 for ntk_alpha) keeps the model's.
+  double rope_freq_base = 0;
+  double rope_freq_scale = 0;
+  double ntk_alpha = 1;
   v1::ElementType activation_type = v1::ELEMENT_TYPE_F32;
   absl::Duration health_interval = absl::Milliseconds(500);
   absl::Duration health_timeout = absl::Seconds(2);

@@ -52,6 +52,15 @@ for rel, splits in MODELS.items():
             else:
                 print(f"ok  {label}")
 
+# RoPE overrides reach every stage: the same tokens as one process with them.
+model = os.path.join(shared, "models", "stories260K/stories260K-F32.gguf")
+rope = ["--temp", "0", "--rope-freq-base", "1000", "--ntk-alpha", "2"]
+alone, err = run(model, *rope)
+plain, _ = run(model, "--temp", "0")
+got, err2 = run(model, *rope, "--local-workers", "3", "--split", "1,2,2")
+if err or err2 or got["tokens"] != alone["tokens"] or alone["tokens"] == plain["tokens"]:
+    failures.append(f"rope overrides through workers: {err or err2}")
+
 # f16 on the wire runs (its tokens may differ from f32's: not asserted).
 model = os.path.join(shared, "models", "stories260K/stories260K-F32.gguf")
 got, err = run(model, "--temp", "0", "--local-workers", "2", "--activation-type", "f16")

@@ -1,5 +1,7 @@
 #include "worker/served_stage.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -63,6 +65,13 @@ absl::Status CheckRequest(const v1::LoadStageRequest& r) {
   if (r.max_sequences() == 0 || r.max_sequences() > kMaxSequences) {
     return invalid("max_sequences must be in [1, ", kMaxSequences, "], got ",
                    r.max_sequences());
+  }
+  for (const auto& [name, value] : {std::pair{"rope_freq_base", r.rope_freq_base()},
+                                    std::pair{"rope_freq_scale", r.rope_freq_scale()},
+                                    std::pair{"ntk_alpha", r.ntk_alpha()}}) {
+    if (!std::isfinite(value) || value < 0) {
+      return invalid(name, " must be a finite number >= 0, got ", value);
+    }
   }
   if (r.n_threads() > kMaxThreads) {
     return invalid("n_threads must be at most ", kMaxThreads, ", got ",
@@ -165,6 +174,9 @@ absl::StatusOr<std::unique_ptr<ServedStage>> ServedStage::Load(
   options.last_layer = end;
   options.threads = threads;
   options.kv_type = kv_type;
+  options.rope_freq_base = r.rope_freq_base();
+  options.rope_freq_scale = r.rope_freq_scale();
+  options.ntk_alpha = r.ntk_alpha() == 0 ? 1 : r.ntk_alpha();
   LP_ASSIGN_OR_RETURN(s->stage_, Stage::Create(*s->file_, options),
                       "loading layers ", layers);
   // A one-token cache proves the KV type suits the model (q8_0 needs a head

@@ -13,6 +13,7 @@
 #include "base/human_bytes.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "worker/device.h"
 #include "worker/service.h"
 
 namespace layerpool::cli {
@@ -32,7 +33,7 @@ constexpr char kDescription[] =
     "stderr: one line per LoadStage and ConnectDownstream, and errors.\n"
     "\n"
     "SIGINT or SIGTERM stop it cleanly (exit status 0). Exit status 1 means\n"
-    "it could not listen, 2 bad flags.";
+    "it could not listen or cannot use --device, 2 bad flags.";
 
 // HOST:PORT -> HOST, or empty when there is no numeric port.
 std::string HostOf(const std::string& address) {
@@ -52,8 +53,11 @@ int RunWorker(std::span<char* const> args) {
   std::string listen = "127.0.0.1:50051";
   int64_t threads = 0;
   std::string mem_limit_text = "0";
-  FlagSet flags("worker [--listen HOST:PORT] [--threads N] [--mem-limit BYTES]",
-                kDescription);
+  std::string device_text = "cpu";
+  FlagSet flags(
+      "worker [--listen HOST:PORT] [--threads N] [--mem-limit BYTES] "
+      "[--device cpu|cuda:N]",
+      kDescription);
   flags.String("listen", "HOST:PORT", &listen,
                "address to serve on; port 0 picks a free one (printed on\n"
                "stdout). 0.0.0.0:PORT accepts other hosts: the API has no\n"
@@ -66,6 +70,9 @@ int RunWorker(std::span<char* const> args) {
                "e.g. 24GiB, 512MiB, 1.5GB or plain bytes; 0 means the host's\n"
                "available memory. LoadStage is refused, naming the shortfall,\n"
                "when a stage needs more");
+  flags.String("device", "cpu|cuda:N", &device_text,
+               "where stages compute: the CPU, or CUDA device N (not in\n"
+               "this version: cuda:N is checked and refused at startup)");
   int exit_code = 0;
   if (!ParseOrExit(flags, args, &exit_code)) return exit_code;
   auto usage_error = [](const std::string& message) {
@@ -88,6 +95,16 @@ int RunWorker(std::span<char* const> args) {
   if (!mem_limit.ok()) {
     return usage_error(
         absl::StrCat("--mem-limit: ", mem_limit.status().message()));
+  }
+  absl::StatusOr<DeviceSpec> device = ParseDeviceSpec(device_text);
+  if (!device.ok()) {
+    return usage_error(absl::StrCat("--device: ", device.status().message()));
+  }
+  // Before listening: a worker that cannot use its device must not look
+  // ready to a coordinator.
+  if (absl::Status usable = CheckDeviceUsable(*device); !usable.ok()) {
+    return ReportError(absl::Status(
+        usable.code(), absl::StrCat("--device ", usable.message())));
   }
 
   // Block the stop signals before gRPC starts its threads, which inherit

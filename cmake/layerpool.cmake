@@ -1,10 +1,18 @@
 # One helper per target kind, so each CMakeLists.txt reads as a dependency
 # list (the abseil absl_cc_library habit).
 
-set(LP_WARNINGS -Wall -Wextra -Wpedantic -Wno-unused-parameter)
+set(LP_CXX_WARNINGS -Wall -Wextra -Wpedantic -Wno-unused-parameter)
+# nvcc forwards host-compiler warnings through -Xcompiler. No -Wpedantic
+# there: the host code nvcc generates uses GNU line markers, which it flags.
+set(LP_CUDA_WARNINGS -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter)
 if(LAYERPOOL_WERROR)
-  list(APPEND LP_WARNINGS -Werror)
+  list(APPEND LP_CXX_WARNINGS -Werror)
+  # nvcc's own diagnostics and the host compiler's, both as errors.
+  list(APPEND LP_CUDA_WARNINGS -Werror=all-warnings -Xcompiler=-Werror)
 endif()
+# Each language gets its own spelling (nvcc rejects g++'s -W flags).
+set(LP_WARNINGS "$<$<COMPILE_LANGUAGE:CXX>:${LP_CXX_WARNINGS}>"
+                "$<$<COMPILE_LANGUAGE:CUDA>:${LP_CUDA_WARNINGS}>")
 
 # lp_cc_library(NAME name SRCS ... HDRS ... DEPS ...)
 function(lp_cc_library)

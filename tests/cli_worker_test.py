@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`layerpool worker` process contract: one `listening on HOST:PORT` line on
 stdout with the bound port, a clean exit (status 0) on SIGTERM and SIGINT,
-exit 1 when the port is taken, 2 on bad flags.
+exit 1 when the port is taken or the --device cannot be used, 2 on bad flags.
 Usage: cli_worker_test.py LAYERPOOL"""
 import os, re, select, signal, socket, subprocess, sys, time
 
@@ -61,15 +61,32 @@ for sig, name in [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")]:
 for args, needle in [(["--listen", "nohost"], "--listen"),
                      (["--mem-limit", "lots"], "--mem-limit"),
                      (["--threads", "-1"], "--threads"),
-                     (["--bogus"], "unknown flag")]:
+                     (["--bogus"], "unknown flag"),
+                     (["--device", "gpu"], "--device"),
+                     (["--device", "cuda:-1"], "--device")]:
     out = subprocess.run([lp, "worker", *args], capture_output=True, text=True,
                          timeout=20)
     if out.returncode != 2 or needle not in out.stderr:
         failures.append(f"worker {args}: rc={out.returncode} {out.stderr!r}")
 
+# --device cuda:N is refused before listening: this build may lack CUDA,
+# the machine may lack the device, and stages do not run on CUDA yet; every
+# case is exit 1 and one error line naming CUDA. cuda:999 exists nowhere.
+absent = ("no CUDA backend", "no CUDA device 999: the machine has")
+for device, needles in [("cuda:0", ("CUDA",)), ("cuda:999", absent)]:
+    out = subprocess.run([lp, "worker", "--listen", "127.0.0.1:0", "--device",
+                          device], capture_output=True, text=True, timeout=20)
+    lines = out.stderr.strip().splitlines()
+    if (out.returncode != 1 or out.stdout != "" or len(lines) != 1 or
+            not lines[0].startswith(f"error: --device {device}") or
+            not any(needle in lines[0] for needle in needles)):
+        failures.append(f"--device {device}: rc={out.returncode} "
+                        f"stdout={out.stdout!r} stderr={out.stderr!r}")
+
 out = subprocess.run([lp, "worker", "--help"], capture_output=True, text=True,
                      timeout=20)
-if out.returncode != 0 or "--mem-limit" not in out.stdout:
+if (out.returncode != 0 or "--mem-limit" not in out.stdout or
+        "--device" not in out.stdout):
     failures.append(f"--help: rc={out.returncode}")
 
 for f in failures:

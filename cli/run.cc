@@ -35,6 +35,7 @@ struct RunResult {
   std::string text;
   double prompt_seconds = 0;
   double decode_seconds = 0;
+  bool line_ended = false;  // the streamed text already ended its line
 };
 
 absl::Status Generate(const EngineFlags& engine, const std::string& prompt,
@@ -146,6 +147,12 @@ absl::Status GenerateOnWorkers(const EngineFlags& engine, const ClusterFlags& cl
       std::fflush(stdout);
     }
   }
+  if (stream) {
+    // End the line before the workers, stopping, log to stderr.
+    std::fwrite("\n", 1, 1, stdout);
+    std::fflush(stdout);
+    result->line_ended = true;
+  }
   if (e.reason == FinishReason::kFailed) return e.status;
   // As in one process: prefill ends with the first token, decode follows.
   result->prompt_seconds = std::chrono::duration<double>(first_token - start).count();
@@ -211,7 +218,7 @@ int RunRun(std::span<char* const> args) {
                               n_predict, *params, !json, &r)
           : Generate(engine, prompt, n_predict, *params, !json, &r);
   if (!s.ok()) {
-    if (!json) std::cout << "\n";
+    if (!json && !r.line_ended) std::cout << "\n";
     return ReportError(s);
   }
   const double pp = r.prompt_seconds > 0 ? r.prompt_tokens.size() / r.prompt_seconds : 0;
@@ -225,7 +232,7 @@ int RunRun(std::span<char* const> args) {
     std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
               << "\n";
   } else {
-    std::cout << "\n";
+    if (!r.line_ended) std::cout << "\n";
     std::cerr << absl::StrFormat(
         "prompt: %d tokens, %.1f tokens/s; generated: %d tokens, %.1f tokens/s\n",
         r.prompt_tokens.size(), pp, r.tokens.size(), tg);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/attention_internal.h"
 #include "kernels/vec_dot.h"
 #include "model/quant/blocks.h"
 #include "model/quant/dequantize.h"
@@ -27,6 +28,7 @@ void AttendOneToken(const AttentionShape& s, const float* q,
   scratch.scores.resize(static_cast<size_t>(n_kv));
   scratch.query.resize(q_bytes);
   float* scores = scratch.scores.data();
+  const bool avx2 = ActiveIsa() >= CpuIsa::kAvx2;
 
   for (int h = head_begin; h < head_end; ++h) {
     const int hkv = h / group;
@@ -54,12 +56,20 @@ void AttendOneToken(const AttentionShape& s, const float* q,
         case GgmlType::kF16: {
           w = Fp16ToFp32(Fp32ToFp16(w));
           const uint16_t* v16 = reinterpret_cast<const uint16_t*>(value);
-          for (int d = 0; d < s.head_dim; ++d) o[d] += w * Fp16ToFp32(v16[d]);
+          if (avx2) {
+            avx2::AddScaledF16(w, v16, o, s.head_dim);
+          } else {
+            for (int d = 0; d < s.head_dim; ++d) o[d] += w * Fp16ToFp32(v16[d]);
+          }
           break;
         }
         case GgmlType::kF32: {
           const float* v32 = reinterpret_cast<const float*>(value);
-          for (int d = 0; d < s.head_dim; ++d) o[d] += w * v32[d];
+          if (avx2) {
+            avx2::AddScaledF32(w, v32, o, s.head_dim);
+          } else {
+            for (int d = 0; d < s.head_dim; ++d) o[d] += w * v32[d];
+          }
           break;
         }
         default: {

@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <optional>
 
+#include "kernels/matmul_internal.h"
 #include "kernels/vec_dot.h"
+#include "model/quant/blocks.h"
 #include "model/quant/dequantize.h"
 
 namespace layerpool::kernels {
@@ -54,19 +57,108 @@ class Scratch {
   size_t capacity_ = 0;
 };
 
+// The calling thread's buffer for quantized activations, and every thread's
+// for a tiled kernel's unpacked weights.
 thread_local Scratch scratch;
+thread_local Scratch pack_scratch;
+
+// n_tokens > 1 with a tiled kernel: activations to Q8Batch form, then the
+// kernel over the rows, split among threads in blocks of kRowBlock rows.
+void MatMulTiled(const TiledKernel& kernel, const uint8_t* w,
+                 int64_t w_row_bytes, int64_t rows, int64_t cols,
+                 const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  const int64_t nb = cols / kQk32;
+  const int64_t n_pairs = (n_tokens + 1) / 2;
+  const int64_t pair_bytes = nb * kQ8PairBlockBytes;
+  uint8_t* pairs = scratch.Get(static_cast<size_t>(n_pairs * pair_bytes));
+  if (n_tokens % 2 != 0) {  // the padding token: zero quants and scales
+    std::memset(pairs + (n_pairs - 1) * pair_bytes, 0,
+                static_cast<size_t>(pair_bytes));
+  }
+  auto quantize = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      kernel.quantize(x + t * cols, nb, pairs + t / 2 * pair_bytes,
+                      static_cast<int>(t % 2));
+    }
+  };
+  const Q8Batch batch{pairs, n_tokens, nb};
+  auto rows_range = [&](int64_t r0, int64_t r1) {
+    void* pack = pack_scratch.Get(static_cast<size_t>(TiledPackBytes(nb)));
+    kernel.matmul(w, w_row_bytes, r0, r1, batch, y, rows, pack);
+  };
+  if (pool != nullptr) {
+    // Whole pairs per range, so no two threads write one block's bytes.
+    pool->ParallelFor(n_tokens, quantize, 2);
+    pool->ParallelFor(rows, rows_range, kRowBlock);
+  } else {
+    quantize(0, n_tokens);
+    rows_range(0, rows);
+  }
+}
 
 }  // namespace
+
+int64_t TiledPackBytes(int64_t nb) {
+  return kTiledBlockRows * nb * (kQk32 + static_cast<int64_t>(sizeof(float)));
+}
+
+TiledKernel GetTiledKernel(GgmlType w_type, CpuIsa isa) {
+  if (isa >= CpuIsa::kAvx512) {
+    if (w_type == GgmlType::kQ8_0) {
+      return {&avx512::QuantizeQ8Row, &avx512::MatMulQ8_0};
+    }
+    if (w_type == GgmlType::kQ4_0) {
+      return {&avx512::QuantizeQ8Row, &avx512::MatMulQ4_0};
+    }
+  }
+  if (isa >= CpuIsa::kAvx2) {
+    if (w_type == GgmlType::kQ8_0) {
+      return {&avx2::QuantizeQ8Row, &avx2::MatMulQ8_0};
+    }
+    if (w_type == GgmlType::kQ4_0) {
+      return {&avx2::QuantizeQ8Row, &avx2::MatMulQ4_0};
+    }
+  }
+  return {};
+}
+
+void QuantizeQ8Row(const float* x, int64_t nb, uint8_t* pair, int half) {
+  for (int64_t b = 0; b < nb; ++b, pair += kQ8PairBlockBytes) {
+    BlockQ8_0 block;
+    QuantizeActivations(GgmlType::kQ8_0, x + b * kQk32, &block, kQk32);
+    std::memcpy(pair + half * kQk32, block.qs, kQk32);
+    const float d = Fp16ToFp32(block.d);
+    for (int l = 0; l < 8; ++l) {
+      const int32_t bias = -128 * (block.qs[4 * l] + block.qs[4 * l + 1] +
+                                   block.qs[4 * l + 2] + block.qs[4 * l + 3]);
+      std::memcpy(pair + 64 + 32 * half + 4 * l, &bias, sizeof(bias));
+      std::memcpy(pair + 128 + 32 * half + 4 * l, &d, sizeof(d));
+    }
+  }
+}
 
 bool IsMatMulSupported(GgmlType w_type) { return IsVecDotSupported(w_type); }
 
 void MatMul(GgmlType w_type, const void* w, int64_t rows, int64_t cols,
             const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  MatMulWithIsa(ActiveIsa(), w_type, w, rows, cols, x, n_tokens, y, pool);
+}
+
+void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
+                   int64_t cols, const float* x, int64_t n_tokens, float* y,
+                   ThreadPool* pool) {
   if (!IsMatMulSupported(w_type))
     Die("MatMul on an unsupported type", w_type, cols);
   if (rows <= 0 || n_tokens <= 0) return;
-  const GgmlType act_type = VecDotType(w_type);
   const int64_t w_row_bytes = RowBytesOrDie(w_type, cols);
+  if (n_tokens > 1) {
+    if (const TiledKernel tiled = GetTiledKernel(w_type, isa); tiled.matmul) {
+      MatMulTiled(tiled, static_cast<const uint8_t*>(w), w_row_bytes, rows,
+                  cols, x, n_tokens, y, pool);
+      return;
+    }
+  }
+  const GgmlType act_type = VecDotType(w_type);
   const int64_t x_row_bytes = RowBytesOrDie(act_type, cols);
 
   // Activations in the vec_dot type; float activations are used in place.
@@ -87,7 +179,7 @@ void MatMul(GgmlType w_type, const void* w, int64_t rows, int64_t cols,
     xq = buffer;
   }
 
-  const VecDotFn dot = GetVecDotFn(w_type, ActiveIsa());
+  const VecDotFn dot = GetVecDotFn(w_type, isa);
   const uint8_t* wq = static_cast<const uint8_t*>(w);
   auto rows_range = [&](int64_t r0, int64_t r1) {
     if (n_tokens == 1) {

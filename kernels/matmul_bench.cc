@@ -185,14 +185,24 @@ void DecodeArgs(benchmark::internal::Benchmark* b) {
   }
 }
 
+// The machines these run on are often shared: report the best repetition
+// next to the mean (run with --benchmark_repetitions=N).
+double Max(const std::vector<double>& v) {
+  return v.empty() ? 0 : *std::max_element(v.begin(), v.end());
+}
+double Min(const std::vector<double>& v) {
+  return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
+}
+
 // Prefill: a batch of tokens against one matrix. Reported as multiply-adds
 // per second (counter GFLOP, shown per second, counts two flops per
 // multiply-add); weights come from DRAM once per call and are reused across the
 // batch from cache.
 void BM_MatMulPrefill(benchmark::State& state) {
   const auto type = static_cast<GgmlType>(state.range(0));
-  const int64_t rows = 4096, cols = 4096, n_tokens = state.range(1);
-  const int threads = static_cast<int>(state.range(2));
+  const int64_t rows = state.range(1), cols = state.range(2);
+  const int64_t n_tokens = state.range(3);
+  const int threads = static_cast<int>(state.range(4));
   const Weights w(type, rows, cols, 1);
   std::mt19937 rng(2);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -211,14 +221,29 @@ void BM_MatMulPrefill(benchmark::State& state) {
   state.SetLabel(std::string(GetTypeTraits(type)->name) + " " +
                  IsaName(ActiveIsa()));
 }
+
+void PrefillArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"type", "rows", "cols", "tokens", "threads"});
+  for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ8_0, GgmlType::kQ6_K}) {
+    b->Args({static_cast<int64_t>(type), 4096, 4096, 64, 2});
+  }
+  b->Args({static_cast<int64_t>(GgmlType::kQ4_K), 4096, 4096, 64, 1});
+  // The synth-1B shapes (attention 2048 x 2048, FFN 8192 x 2048) at pp128.
+  for (GgmlType type : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_K}) {
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{2048, 2048},
+                              std::pair<int64_t, int64_t>{8192, 2048}}) {
+      for (int threads : {1, 2}) {
+        b->Args({static_cast<int64_t>(type), rows, cols, 128, threads});
+      }
+    }
+  }
+}
 BENCHMARK(BM_MatMulPrefill)
-    ->ArgNames({"type", "tokens", "threads"})
-    ->Args({static_cast<int64_t>(GgmlType::kQ4_K), 64, 1})
-    ->Args({static_cast<int64_t>(GgmlType::kQ4_K), 64, 2})
-    ->Args({static_cast<int64_t>(GgmlType::kQ8_0), 64, 2})
-    ->Args({static_cast<int64_t>(GgmlType::kQ6_K), 64, 2})
+    ->Apply(PrefillArgs)
     ->UseRealTime()
-    ->MinTime(0.5);
+    ->MinTime(0.5)
+    ->ComputeStatistics("max", Max)
+    ->ComputeStatistics("min", Min);
 
 // One 4096-wide row per call, 64 rows cycling (all in L2): the compute
 // speed of each instruction set's kernel, in weight bytes per second.
@@ -257,15 +282,6 @@ void VecDotArgs(benchmark::internal::Benchmark* b) {
       b->Args({static_cast<int64_t>(type), static_cast<int64_t>(isa)});
     }
   }
-}
-
-// The machines these run on are often shared: report the best repetition
-// next to the mean (run with --benchmark_repetitions=N).
-double Max(const std::vector<double>& v) {
-  return v.empty() ? 0 : *std::max_element(v.begin(), v.end());
-}
-double Min(const std::vector<double>& v) {
-  return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
 }
 
 BENCHMARK(BM_MatMulDecode)

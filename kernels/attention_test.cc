@@ -1,0 +1,92 @@
+#include "kernels/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/attention_internal.h"
+#include "kernels/vec_dot.h"
+#include "model/quant/blocks.h"
+
+namespace layerpool::kernels {
+namespace {
+
+// The SIMD weighted sums of values give the scalar loops' bits (this target
+// is built with -ffp-contract=off, like the library).
+TEST(AddScaledTest, Avx2MatchesScalarLoops) {
+  if (DetectedIsa() < CpuIsa::kAvx2) GTEST_SKIP() << "no AVX2";
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int n : {1, 7, 8, 31, 64, 100, 128}) {
+    std::vector<float> v32(n), o(n);
+    std::vector<uint16_t> v16(n);
+    for (int d = 0; d < n; ++d) {
+      v32[d] = normal(rng);
+      v16[d] = Fp32ToFp16(normal(rng));
+      o[d] = normal(rng);
+    }
+    const float w = normal(rng);
+    std::vector<float> want16 = o, want32 = o, got16 = o, got32 = o;
+    for (int d = 0; d < n; ++d) {
+      want16[d] += w * Fp16ToFp32(v16[d]);
+      want32[d] += w * v32[d];
+    }
+    avx2::AddScaledF16(w, v16.data(), got16.data(), n);
+    avx2::AddScaledF32(w, v32.data(), got32.data(), n);
+    EXPECT_EQ(got16, want16) << n;
+    EXPECT_EQ(got32, want32) << n;
+  }
+}
+
+// AttendOneToken against the double-precision reference, for f32 and f16
+// caches. The f16 path rounds the query and the probabilities to f16 (as
+// ggml does), so it may differ by a few 2^-11 of the largest value.
+TEST(AttendOneTokenTest, MatchesReference) {
+  const AttentionShape shape{8, 2, 64, 0.125f};
+  const int kv_dim = shape.n_head_kv * shape.head_dim;
+  const int q_dim = shape.n_head * shape.head_dim;
+  const int64_t n_kv = 37;
+  std::mt19937 rng(6);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> q(q_dim), k(n_kv * kv_dim), v(n_kv * kv_dim);
+  for (float& f : q) f = normal(rng);
+  for (float& f : k) f = normal(rng);
+  for (float& f : v) f = normal(rng);
+  for (GgmlType type : {GgmlType::kF32, GgmlType::kF16}) {
+    std::vector<uint8_t> kb, vb;
+    if (type == GgmlType::kF32) {
+      kb.assign(reinterpret_cast<uint8_t*>(k.data()),
+                reinterpret_cast<uint8_t*>(k.data() + k.size()));
+      vb.assign(reinterpret_cast<uint8_t*>(v.data()),
+                reinterpret_cast<uint8_t*>(v.data() + v.size()));
+    } else {
+      for (const std::vector<float>* src : {&k, &v}) {
+        std::vector<uint8_t>& dst = src == &k ? kb : vb;
+        dst.resize(src->size() * 2);
+        for (size_t i = 0; i < src->size(); ++i) {
+          const uint16_t h = Fp32ToFp16((*src)[i]);
+          std::memcpy(dst.data() + 2 * i, &h, 2);
+        }
+      }
+    }
+    const KvLayerView kv{type, kb.data(), vb.data(),
+                         kb.size() / static_cast<size_t>(n_kv)};
+    std::vector<float> got(q_dim), want(q_dim);
+    AttentionScratch scratch;
+    AttendOneToken(shape, q.data(), kv, n_kv, 0, shape.n_head, got.data(),
+                   scratch);
+    AttendOneTokenReference(shape, q.data(), kv, n_kv, want.data());
+    const double tolerance = type == GgmlType::kF32 ? 1e-5 : 4e-3;
+    for (int i = 0; i < q_dim; ++i) {
+      EXPECT_NEAR(got[i], want[i], tolerance)
+          << IsaName(ActiveIsa()) << " " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace layerpool::kernels

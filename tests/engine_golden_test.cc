@@ -224,7 +224,9 @@ TEST_P(EngineGoldenTest, PerplexityWithinATenthOfAPercent) {
 // Work is split across threads by whole rows and heads, so the thread count
 // cannot change a single bit of the logits (and so of greedy tokens).
 TEST(EngineThreadsTest, OneAndTwoThreadsGiveIdenticalLogits) {
-  for (const char* stem : {"stories260K-F32", "synth-12L-Q4_K_M", "TinyStories-656K-Q5_1"}) {
+  // Q8_0 and Q4_0 batches take the tiled prefill kernels.
+  for (const char* stem : {"stories260K-F32", "synth-12L-Q4_K_M", "TinyStories-656K-Q5_1",
+                           "synth-12L-Q8_0", "TinyStories-656K-Q4_0"}) {
     SCOPED_TRACE(stem);
     auto file = gguf::GgufFile::Open(ModelPath(stem), {.map_data = false});
     ASSERT_TRUE(file.ok());

@@ -146,16 +146,6 @@ constexpr TileFn kTiles[kTileRows][kTilePairs] = {
     {&Tile<3, 1>, &Tile<3, 2>, &Tile<3, 3>, &Tile<3, 4>},
     {&Tile<4, 1>, &Tile<4, 2>, &Tile<4, 3>, &Tile<4, 4>}};
 
-// Fetches [cursor, end) towards the caches, at most `lines` 64-byte lines;
-// returns the new cursor.
-const uint8_t* PrefetchSome(const uint8_t* cursor, const uint8_t* end,
-                            int64_t lines) {
-  for (; lines > 0 && cursor < end; --lines, cursor += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(cursor), _MM_HINT_T1);
-  }
-  return cursor;
-}
-
 template <typename Format>
 void MatMulRows(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
                 const Q8Batch& x, float* y, int64_t ldy, void* pack) {

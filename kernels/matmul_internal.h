@@ -27,6 +27,8 @@
 #ifndef LAYERPOOL_KERNELS_MATMUL_INTERNAL_H_
 #define LAYERPOOL_KERNELS_MATMUL_INTERNAL_H_
 
+#include <xmmintrin.h>
+
 #include <cstdint>
 
 #include "kernels/thread_pool.h"
@@ -107,6 +109,17 @@ void MatMulQ8_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
 void MatMulQ4_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
                 const Q8Batch& x, float* y, int64_t ldy, void* pack);
 }  // namespace avx2
+
+// Fetches [cursor, end) towards the caches, at most `lines` 64-byte lines;
+// returns the new cursor. The tiled kernels call it to pull the next rows'
+// weights in while the current tile computes.
+inline const uint8_t* PrefetchSome(const uint8_t* cursor, const uint8_t* end,
+                                   int64_t lines) {
+  for (; lines > 0 && cursor < end; --lines, cursor += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(cursor), _MM_HINT_T1);
+  }
+  return cursor;
+}
 
 }  // namespace layerpool::kernels
 

@@ -26,8 +26,6 @@
 
 namespace layerpool {
 
-using Clock = std::chrono::steady_clock;
-
 // ---------------------------------------------------------------- Stream
 
 struct Cluster::Stream::State {
@@ -92,12 +90,10 @@ struct FailureEvent {
 };
 using Event = std::variant<SubmitEvent, CancelEvent, ResultEvent, FailureEvent>;
 
+// Start() accepts only the KV types KvCache can hold, all of them known.
 double KvBytesPerElement(GgmlType type) {
-  switch (type) {
-    case GgmlType::kF32: return 4;
-    case GgmlType::kQ8_0: return 34.0 / 32.0;
-    default: return 2;
-  }
+  const TypeTraits traits = *GetTypeTraits(type);
+  return static_cast<double>(traits.type_size) / static_cast<double>(traits.block_size);
 }
 
 v1::KvCacheType KvTypeToProto(GgmlType type) {

@@ -1,0 +1,165 @@
+// Test support for scheduler_test.cc: an in-process fake of the pipeline
+// that checks every micro-batch the scheduler sends, and a deterministic
+// fake model with the reference tokens it implies.
+#ifndef LAYERPOOL_COORDINATOR_FAKE_PIPELINE_H_
+#define LAYERPOOL_COORDINATOR_FAKE_PIPELINE_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "coordinator/scheduler.h"
+#include "gtest/gtest.h"
+
+namespace layerpool::scheduler_fake {
+
+inline constexpr int32_t kEos = 2;
+
+// The fake model: the next token is a hash of every (position, token) the
+// sequence has been through, in [10, 110), so never kEos. A wrong, missing or
+// repeated row changes every later token.
+inline int32_t HashNext(const std::vector<int32_t>& history) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t pos = 0; pos < history.size(); ++pos) {
+    h = (h ^ pos) * 1099511628211ull;
+    h = (h ^ static_cast<uint32_t>(history[pos])) * 1099511628211ull;
+  }
+  return static_cast<int32_t>(10 + (h >> 7) % 100);
+}
+
+using NextFn = std::function<int32_t(const std::vector<int32_t>&)>;
+
+// What the scheduler should produce for one sequence, computed without it.
+inline std::vector<int32_t> Reference(std::vector<int32_t> history, int64_t n_predict,
+                               int64_t n_ctx, const NextFn& next = HashNext) {
+  std::vector<int32_t> out;
+  while (true) {
+    const int32_t t = next(history);
+    if (t == kEos) return out;
+    out.push_back(t);
+    history.push_back(t);
+    if (n_predict > 0 && static_cast<int64_t>(out.size()) == n_predict) {
+      return out;
+    }
+    if (static_cast<int64_t>(history.size()) == n_ctx) return out;
+  }
+}
+
+// An in-process pipeline: micro-batches go in, come back in order (or in
+// the order a test picks), each sample answered by `next` over the
+// sequence's rows so far. It checks what a real pipeline would need.
+class FakePipeline {
+ public:
+  explicit FakePipeline(int64_t max_batch_tokens, NextFn next = HashNext)
+      : max_batch_tokens_(max_batch_tokens), next_(std::move(next)) {}
+
+  void Send(const MicroBatch& b) {
+    EXPECT_GT(b.id, last_id_) << "micro-batch ids increase";
+    last_id_ = b.id;
+    EXPECT_FALSE(b.rows.empty());
+    EXPECT_LE(static_cast<int64_t>(b.rows.size()), max_batch_tokens_);
+    std::set<uint64_t> in_batch;
+    for (size_t r = 0; r < b.rows.size(); ++r) {
+      const BatchRow& row = b.rows[r];
+      const bool continues = r > 0 && b.rows[r - 1].seq_id == row.seq_id;
+      if (!continues) {
+        EXPECT_TRUE(in_batch.insert(row.seq_id).second)
+            << "rows of sequence " << row.seq_id << " are not adjacent";
+        EXPECT_EQ(busy_.count(row.seq_id), 0u)
+            << "sequence " << row.seq_id << " in two micro-batches";
+        auto fed = pending_token_.find(row.seq_id);
+        if (fed != pending_token_.end()) {
+          // A decode row: one row, carrying the token sampled last time.
+          EXPECT_EQ(row.token, fed->second) << "sequence " << row.seq_id;
+          EXPECT_TRUE(r + 1 == b.rows.size() ||
+                      b.rows[r + 1].seq_id != row.seq_id);
+          pending_token_.erase(fed);
+        }
+      }
+      std::vector<int32_t>& kv = kv_[row.seq_id];
+      EXPECT_EQ(row.position, static_cast<int32_t>(kv.size()))
+          << "sequence " << row.seq_id << " positions must be contiguous";
+      kv.push_back(row.token);
+      max_position_ = std::max(max_position_, row.position);
+    }
+    busy_.insert(in_batch.begin(), in_batch.end());
+    std::vector<TokenEvent> answer;
+    std::set<uint64_t> sampled;
+    for (const BatchSample& s : b.samples) {
+      EXPECT_GE(s.row, 0);
+      EXPECT_LT(s.row, static_cast<int32_t>(b.rows.size()));
+      if (s.row < 0 || s.row >= static_cast<int32_t>(b.rows.size())) continue;
+      EXPECT_EQ(b.rows[s.row].seq_id, s.seq_id);
+      EXPECT_TRUE(sampled.insert(s.seq_id).second);
+      EXPECT_TRUE(static_cast<size_t>(s.row) + 1 == b.rows.size() ||
+                  b.rows[s.row + 1].seq_id != s.seq_id)
+          << "the sample is on the sequence's last row";
+      EXPECT_EQ(s.first, first_sampled_.insert(s.seq_id).second);
+      const int32_t t = next_(kv_[s.seq_id]);
+      pending_token_[s.seq_id] = t;
+      answer.push_back({s.seq_id, t});
+    }
+    // The last stage answers in any order.
+    std::reverse(answer.begin(), answer.end());
+    inflight_.push_back({b.id, {in_batch, std::move(answer)}});
+    ++batches_;
+  }
+
+  bool empty() const { return inflight_.empty(); }
+  size_t size() const { return inflight_.size(); }
+
+  // Takes the answer to the `index`-th oldest micro-batch in flight.
+  std::pair<uint64_t, std::vector<TokenEvent>> Pop(size_t index = 0) {
+    auto it = inflight_.begin() + static_cast<ptrdiff_t>(index);
+    std::pair<uint64_t, std::vector<TokenEvent>> out = {
+        it->first, std::move(it->second.second)};
+    for (uint64_t seq : it->second.first) busy_.erase(seq);
+    inflight_.erase(it);
+    return out;
+  }
+
+  void Free(uint64_t seq_id) {
+    EXPECT_EQ(busy_.count(seq_id), 0u) << "freed while in flight";
+    retired_[seq_id] = std::move(kv_[seq_id]);
+    kv_.erase(seq_id);
+    pending_token_.erase(seq_id);
+    first_sampled_.erase(seq_id);
+  }
+
+  // The rows a freed sequence went through.
+  const std::vector<int32_t>& retired(uint64_t seq_id) {
+    return retired_[seq_id];
+  }
+  int batches() const { return batches_; }
+  int32_t max_position() const { return max_position_; }
+
+ private:
+  int64_t max_batch_tokens_;
+  NextFn next_;
+  uint64_t last_id_ = 0;
+  int batches_ = 0;
+  int32_t max_position_ = -1;
+  std::map<uint64_t, std::vector<int32_t>> kv_, retired_;
+  std::map<uint64_t, int32_t> pending_token_;
+  std::set<uint64_t> busy_, first_sampled_;
+  std::deque<std::pair<uint64_t,
+                       std::pair<std::set<uint64_t>, std::vector<TokenEvent>>>>
+      inflight_;
+};
+
+struct SeqLog {
+  std::vector<int32_t> tokens;
+  std::vector<FinishReason> finishes;
+  absl::Status status;
+  int freed = 0;
+};
+
+}  // namespace layerpool::scheduler_fake
+
+#endif  // LAYERPOOL_COORDINATOR_FAKE_PIPELINE_H_

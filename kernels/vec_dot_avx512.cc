@@ -1,18 +1,14 @@
-// AVX-512 (F, BW, DQ, VL, VNNI) dot products for the types that dominate real
-// models. Same integer block sums as the references, float accumulation in
-// 16 lanes; see vec_dot_avx2.cc for the conventions.
+// AVX-512 (F, BW, DQ, VL, VNNI) dot products of the Q8_0-activation formats
+// that dominate real models (Q8_0, Q4_0); the super-block formats are in
+// vec_dot_avx512_k.cc. See vec_dot_avx2.cc for the conventions.
 //
 // F32 and F16 keep their AVX2 kernels: they are bound by memory bandwidth,
 // and a 512-bit F32 kernel streaming from DRAM measured about 40% slower
 // (15 vs 25 GB/s on one thread) than the 256-bit one on the AMD EPYC
 // development machine.
 //
-// What the wider registers buy: a Q4_K or Q6_K super-block is processed in
-// half the instructions (a pair of 32-weight sub-blocks, or 64 Q6_K weights,
-// per register), and the signed int8 products of Q8_0/Q4_0 go through VNNI's
+// What the wider registers buy: the signed int8 products go through VNNI's
 // vpdpbusd, which sums four u8 x s8 products into int32 in one instruction.
-// Q6_K also takes its -32 offset from the activations' bsums once per
-// super-block (sum_s sc_s * 32 * bsum_s) instead of per product.
 
 #include <immintrin.h>
 
@@ -23,35 +19,6 @@
 #include "kernels/vec_dot_internal.h"
 #include "model/quant/blocks.h"
 
-namespace layerpool::kernels::avx512 {
-namespace {
-
-// Shuffle masks for PickInt16PerLane: with mask m, 128-bit lane k of the
-// result broadcasts int16 element kPick[m][k] of that lane of the source.
-// Built at compile time, outside the target region below.
-constexpr uint8_t kPick[6][4] = {
-    {0, 0, 1, 1}, {2, 2, 3, 3}, {4, 4, 5, 5}, {6, 6, 7, 7},  // Q4_K pairs
-    {0, 1, 2, 3}, {4, 5, 6, 7},                              // Q6_K quads
-};
-
-struct PickMasks {
-  alignas(64) uint8_t bytes[6][64];
-};
-
-constexpr PickMasks MakePickMasks() {
-  PickMasks masks{};
-  for (int m = 0; m < 6; ++m) {
-    for (int i = 0; i < 64; ++i) {
-      masks.bytes[m][i] = static_cast<uint8_t>(2 * kPick[m][i / 16] + (i & 1));
-    }
-  }
-  return masks;
-}
-
-constexpr PickMasks kPickMasks = MakePickMasks();
-
-}  // namespace
-}  // namespace layerpool::kernels::avx512
 
 #pragma GCC push_options
 #pragma GCC target( \
@@ -62,17 +29,11 @@ constexpr PickMasks kPickMasks = MakePickMasks();
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#include "kernels/simd_avx2.h"  // inside the target region, on purpose
+#include "kernels/simd_avx2.h"    // inside the target region, on purpose
+#include "kernels/simd_avx512.h"  // likewise
 
 namespace layerpool::kernels::avx512 {
 namespace {
-
-inline __m512i Load512(const void* p) { return _mm512_loadu_si512(p); }
-
-// Two 256-bit halves into one register: lo in bits 0..255.
-inline __m512i Join(__m256i lo, __m256i hi) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
 
 inline __m512 JoinScales(float lo, float hi) {
   return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
@@ -87,10 +48,6 @@ inline __m512i DotI8(__m512i acc, __m512i x, __m512i y) {
   const __m512i signed_y =
       _mm512_mask_sub_epi8(y, negative, _mm512_setzero_si512(), y);
   return _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(x), signed_y);
-}
-
-inline __m512i PickInt16PerLane(__m512i v, int m) {
-  return _mm512_shuffle_epi8(v, _mm512_load_si512(kPickMasks.bytes[m]));
 }
 
 // Two 32-weight blocks per register; `weights` holds their signed levels.
@@ -147,95 +104,6 @@ float DotQ4_0(const void* w, const void* x, int64_t n) {
     sum += isum * HalfToFloat(wb[i].d) * HalfToFloat(xb[i].d);
   }
   return sum;
-}
-
-float DotQ4_K(const void* w, const void* x, int64_t n) {
-  const BlockQ4_K* wb = static_cast<const BlockQ4_K*>(w);
-  const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  __m512 acc = _mm512_setzero_ps();
-  __m256 acc_min = _mm256_setzero_ps();
-  // Shifts that put the low nibbles of 32 bytes in the low half of a
-  // register and their high nibbles in the high half.
-  const __m512i nibble_shift = Join(_mm256_set1_epi16(0), _mm256_set1_epi16(4));
-  for (int64_t i = 0; i < n / kQkK; ++i) {
-    const float d = xb[i].d * HalfToFloat(wb[i].d);
-    const float dmin = xb[i].d * HalfToFloat(wb[i].dmin);
-    const __m128i scales_mins = UnpackScalesMinsK4(wb[i].scales);
-    acc_min = _mm256_fmadd_ps(
-        _mm256_set1_ps(-dmin),
-        _mm256_cvtepi32_ps(MinTermK4(scales_mins, xb[i].bsums)), acc_min);
-    // The eight scales as int16, in all four 128-bit lanes.
-    const __m512i scales =
-        _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scales_mins));
-    const uint8_t* q4 = wb[i].qs;
-    const int8_t* q8 = xb[i].qs;
-    __m512i sumi = _mm512_setzero_si512();
-    // Per 64 weights: sub-block 2j in the low nibbles, 2j + 1 in the high
-    // ones; their activations are the next 64 bytes.
-    for (int j = 0; j < kQkK / 64; ++j, q4 += 32, q8 += 64) {
-      const __m512i bits = _mm512_broadcast_i64x4(Load256(q4));
-      const __m512i q =
-          _mm512_and_si512(_mm512_srlv_epi16(bits, nibble_shift), m4);
-      const __m512i p16 = _mm512_maddubs_epi16(q, Load512(q8));
-      sumi = _mm512_add_epi32(
-          sumi, _mm512_madd_epi16(PickInt16PerLane(scales, j), p16));
-    }
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
-  }
-  return _mm512_reduce_add_ps(acc) + HorizontalSum(acc_min);
-}
-
-float DotQ6_K(const void* w, const void* x, int64_t n) {
-  const BlockQ6_K* wb = static_cast<const BlockQ6_K*>(w);
-  const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const __m512i m2 = _mm512_set1_epi8(3);
-  // Per-256-bit-half shifts of the qh bits: weights 32k + l take bits
-  // 2k..2k+1 of qh[l]; one register holds k = 0, 1 and the other k = 2, 3.
-  const __m512i shift01 = Join(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
-  const __m512i shift23 = Join(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t i = 0; i < n / kQkK; ++i) {
-    const float d = xb[i].d * HalfToFloat(wb[i].d);
-    const __m256i scales16 = _mm256_cvtepi8_epi16(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[i].scales)));
-    // The -32 offset: sum_s sc_s * bsums_s, times 32, once per super-block.
-    const __m256i offset = _mm256_madd_epi16(scales16, Load256(xb[i].bsums));
-    __m512i sumi = _mm512_slli_epi32(_mm512_zextsi256_si512(_mm256_sub_epi32(
-                                         _mm256_setzero_si256(), offset)),
-                                     5);
-
-    const uint8_t* ql = wb[i].ql;
-    const uint8_t* qh = wb[i].qh;
-    const int8_t* q8 = xb[i].qs;
-    for (int half = 0; half < 2; ++half, ql += 64, qh += 32, q8 += 128) {
-      const __m128i sc = half == 0 ? _mm256_castsi256_si128(scales16)
-                                   : _mm256_extracti128_si256(scales16, 1);
-      const __m512i sc4 = _mm512_broadcast_i32x4(sc);
-      const __m512i hbits = _mm512_broadcast_i64x4(Load256(qh));
-      const __m512i low = Load512(ql);  // ql[0..63]
-      // Weights 0..63 of the half: low nibbles + bits (0, 2) of qh;
-      // weights 64..127: high nibbles + bits (4, 6).
-      const __m512i q_a = _mm512_or_si512(
-          _mm512_and_si512(low, m4),
-          _mm512_slli_epi16(
-              _mm512_and_si512(_mm512_srlv_epi16(hbits, shift01), m2), 4));
-      const __m512i q_b = _mm512_or_si512(
-          _mm512_and_si512(_mm512_srli_epi16(low, 4), m4),
-          _mm512_slli_epi16(
-              _mm512_and_si512(_mm512_srlv_epi16(hbits, shift23), m2), 4));
-      // Each 128-bit lane of products covers one 16-weight sub-block.
-      const __m512i p_a = _mm512_madd_epi16(
-          PickInt16PerLane(sc4, 4), _mm512_maddubs_epi16(q_a, Load512(q8)));
-      const __m512i p_b =
-          _mm512_madd_epi16(PickInt16PerLane(sc4, 5),
-                            _mm512_maddubs_epi16(q_b, Load512(q8 + 64)));
-      sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(p_a, p_b));
-    }
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
-  }
-  return _mm512_reduce_add_ps(acc);
 }
 
 }  // namespace layerpool::kernels::avx512

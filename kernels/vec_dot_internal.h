@@ -49,10 +49,12 @@ float DotQ6_K(const void* w, const void* x, int64_t n);
 float DotIQ4_XS(const void* w, const void* x, int64_t n);
 }  // namespace avx2
 
-// AVX-512 F/BW/DQ/VL + VNNI; vec_dot_avx512.cc.
+// AVX-512 F/BW/DQ/VL + VNNI.
 namespace avx512 {
+// vec_dot_avx512.cc
 float DotQ4_0(const void* w, const void* x, int64_t n);
 float DotQ8_0(const void* w, const void* x, int64_t n);
+// vec_dot_avx512_k.cc
 float DotQ4_K(const void* w, const void* x, int64_t n);
 float DotQ6_K(const void* w, const void* x, int64_t n);
 }  // namespace avx512

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "kernels/attention_internal.h"
+#include "kernels/ggml_float.h"
 #include "kernels/vec_dot.h"
 #include "model/quant/blocks.h"
 #include "model/quant/dequantize.h"
@@ -17,11 +18,145 @@ size_t HeadOffset(GgmlType type, int h, int head_dim) {
   return static_cast<size_t>(*RowBytes(type, int64_t{h} * head_dim));
 }
 
+// ---- The f16 cache, in llama.cpp's order -----------------------------------
+//
+// Without flash attention llama.cpp computes KQ = mul_mat(K, Q) and KQV =
+// mul_mat(V^T, softmax(KQ)) with Q and the probabilities rounded to f16, and
+// ggml picks the product's order by the number of tokens in the batch:
+//   one token   ggml_vec_dot_f16: 64-element steps into four 16-lane
+//               accumulators (lane s of the 64 takes elements i + s), the
+//               four reduced pairwise (0+2, 1+3, then the two), the 16 lanes
+//               by ReduceAdd16, and elements past the last full step added
+//               one by one in double;
+//   a batch     llamafile's tinyBLAS, when the inner length is a multiple of
+//               16: one 16-lane accumulator (lane l takes elements c + l of
+//               each 16-element step c), then ReduceAdd16. Otherwise
+//               ggml_vec_dot_f16 as above.
+// For KQV the inner length is the cache length padded to 32 (llama.cpp's
+// kv_self.n); the padding's probabilities are exactly 0 and so are left out,
+// but for one token it decides which positions fall in the double tail. The
+// softmax is ggml_vec_soft_max_f32: exp by GgmlExpf in groups of 16 (the
+// padded length is a multiple of 16, so no group needs expf), each group
+// summed by ReduceAdd16 into a double.
+
+// Number of lanes the product over `n` elements accumulates in, and the
+// length of its vector part (the rest is the double tail).
+struct F16Order {
+  int lanes;
+  int64_t vector_end;
+};
+
+F16Order OrderFor(int64_t n, bool in_batch) {
+  if (in_batch && n % 16 == 0) return {16, n};
+  return {64, n & ~int64_t{63}};
+}
+
+// Sums lanes[0, n_lanes) as the order above reduces them.
+float ReduceLanes(const float* lanes, int n_lanes) {
+  if (n_lanes == 16) return ReduceAdd16(lanes);
+  float r[16];
+  for (int l = 0; l < 16; ++l) {
+    r[l] = (lanes[l] + lanes[l + 32]) + (lanes[l + 16] + lanes[l + 48]);
+  }
+  return ReduceAdd16(r);
+}
+
+float DotF16(const uint16_t* x, const uint16_t* y, int n, bool in_batch,
+             bool avx2) {
+  const F16Order order = OrderFor(n, in_batch);
+  float lanes[64] = {};
+  if (avx2) {
+    avx2::FmaLanesF16(x, y, order.vector_end, order.lanes, lanes);
+  } else {
+    for (int64_t i = 0; i < order.vector_end; ++i) {
+      float& lane = lanes[i % order.lanes];
+      lane = std::fma(Fp16ToFp32(x[i]), Fp16ToFp32(y[i]), lane);
+    }
+  }
+  double sum = ReduceLanes(lanes, order.lanes);
+  for (int64_t i = order.vector_end; i < n; ++i) {
+    sum += static_cast<double>(Fp16ToFp32(x[i]) * Fp16ToFp32(y[i]));
+  }
+  return static_cast<float>(sum);
+}
+
+inline void AttendF16(const AttentionShape& s, const float* q, const KvLayerView& kv,
+               int64_t n_kv, bool in_batch, int head_begin, int head_end,
+               float* out, AttentionScratch& scratch) {
+  const int group = s.n_head / s.n_head_kv;
+  const int hd = s.head_dim;
+  const int64_t n_padded = (n_kv + 31) / 32 * 32;
+  const F16Order kqv_order = OrderFor(n_padded, in_batch);
+  scratch.scores.resize(static_cast<size_t>(n_kv));
+  scratch.query.resize(static_cast<size_t>(hd) * 2);
+  scratch.lanes.resize(static_cast<size_t>(kqv_order.lanes) * hd);
+  float* scores = scratch.scores.data();
+  uint16_t* q16 = reinterpret_cast<uint16_t*>(scratch.query.data());
+  float* lanes = scratch.lanes.data();  // [lane][d]
+  const bool avx2 = ActiveIsa() >= CpuIsa::kAvx2;
+
+  for (int h = head_begin; h < head_end; ++h) {
+    const size_t head = static_cast<size_t>(h / group) * hd * 2;
+    for (int d = 0; d < hd; ++d) q16[d] = Fp32ToFp16(q[static_cast<size_t>(h) * hd + d]);
+    float max_score = -std::numeric_limits<float>::infinity();
+    for (int64_t p = 0; p < n_kv; ++p) {
+      const uint16_t* key =
+          reinterpret_cast<const uint16_t*>(kv.k + p * kv.row_bytes + head);
+      scores[p] = DotF16(key, q16, hd, in_batch, avx2) * s.scale;
+      max_score = std::max(max_score, scores[p]);
+    }
+    double sum = 0;
+    for (int64_t p0 = 0; p0 < n_kv; p0 += 16) {
+      float group_exp[16] = {};
+      for (int64_t p = p0; p < std::min(n_kv, p0 + 16); ++p) {
+        group_exp[p - p0] = scores[p] = GgmlExpf(scores[p] - max_score);
+      }
+      sum += ReduceAdd16(group_exp);
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+
+    std::fill(lanes, lanes + static_cast<size_t>(kqv_order.lanes) * hd, 0.0f);
+    float* o = out + static_cast<size_t>(h) * hd;
+    const int64_t vector_end = std::min(n_kv, kqv_order.vector_end);
+    for (int64_t p = 0; p < vector_end; ++p) {
+      const float w = Fp16ToFp32(Fp32ToFp16(scores[p] * inv));
+      const uint16_t* v16 =
+          reinterpret_cast<const uint16_t*>(kv.v + p * kv.row_bytes + head);
+      float* lane = lanes + (p % kqv_order.lanes) * hd;
+      if (avx2) {
+        avx2::FmaScaledF16(w, v16, lane, hd);
+      } else {
+        for (int d = 0; d < hd; ++d) lane[d] = std::fma(Fp16ToFp32(v16[d]), w, lane[d]);
+      }
+    }
+    float column[64];
+    for (int d = 0; d < hd; ++d) {
+      for (int l = 0; l < kqv_order.lanes; ++l) column[l] = lanes[l * hd + d];
+      double sum_d = ReduceLanes(column, kqv_order.lanes);
+      for (int64_t p = vector_end; p < n_kv; ++p) {
+        const float w = Fp16ToFp32(Fp32ToFp16(scores[p] * inv));
+        const uint16_t* v16 =
+            reinterpret_cast<const uint16_t*>(kv.v + p * kv.row_bytes + head);
+        sum_d += static_cast<double>(Fp16ToFp32(v16[d]) * w);
+      }
+      o[d] = static_cast<float>(sum_d);
+    }
+  }
+}
+
 }  // namespace
 
+// Compiled twice, the FMA build chosen at load time where the CPU has it:
+// GgmlExpf's std::fma is then one instruction instead of a call to fmaf.
+[[gnu::target_clones("fma", "default")]]
 void AttendOneToken(const AttentionShape& s, const float* q,
-                    const KvLayerView& kv, int64_t n_kv, int head_begin,
-                    int head_end, float* out, AttentionScratch& scratch) {
+                    const KvLayerView& kv, int64_t n_kv, bool in_batch,
+                    int head_begin, int head_end, float* out,
+                    AttentionScratch& scratch) {
+  if (kv.type == GgmlType::kF16) {
+    AttendF16(s, q, kv, n_kv, in_batch, head_begin, head_end, out, scratch);
+    return;
+  }
   const int group = s.n_head / s.n_head_kv;
   const GgmlType qtype = VecDotType(kv.type);
   const size_t q_bytes = static_cast<size_t>(*RowBytes(qtype, s.head_dim));
@@ -50,36 +185,21 @@ void AttendOneToken(const AttentionShape& s, const float* q,
     float* o = out + static_cast<size_t>(h) * s.head_dim;
     std::fill(o, o + s.head_dim, 0.0f);
     for (int64_t p = 0; p < n_kv; ++p) {
-      float w = scores[p] * inv;
+      const float w = scores[p] * inv;
       const uint8_t* value = kv.v + p * kv.row_bytes + head;
-      switch (kv.type) {
-        case GgmlType::kF16: {
-          w = Fp16ToFp32(Fp32ToFp16(w));
-          const uint16_t* v16 = reinterpret_cast<const uint16_t*>(value);
-          if (avx2) {
-            avx2::AddScaledF16(w, v16, o, s.head_dim);
-          } else {
-            for (int d = 0; d < s.head_dim; ++d) o[d] += w * Fp16ToFp32(v16[d]);
-          }
-          break;
+      if (kv.type == GgmlType::kF32) {
+        const float* v32 = reinterpret_cast<const float*>(value);
+        if (avx2) {
+          avx2::AddScaledF32(w, v32, o, s.head_dim);
+        } else {
+          for (int d = 0; d < s.head_dim; ++d) o[d] += w * v32[d];
         }
-        case GgmlType::kF32: {
-          const float* v32 = reinterpret_cast<const float*>(value);
-          if (avx2) {
-            avx2::AddScaledF32(w, v32, o, s.head_dim);
-          } else {
-            for (int d = 0; d < s.head_dim; ++d) o[d] += w * v32[d];
-          }
-          break;
-        }
-        default: {
-          // Q8_0: dequantize block by block (32 values) on the fly.
-          float block[32];
-          for (int d0 = 0; d0 < s.head_dim; d0 += 32) {
-            (void)DequantizeRow(kv.type, value + d0 / 32 * sizeof(BlockQ8_0), block, 32);
-            for (int d = 0; d < 32; ++d) o[d0 + d] += w * block[d];
-          }
-          break;
+      } else {
+        // Q8_0: dequantize block by block (32 values) on the fly.
+        float block[32];
+        for (int d0 = 0; d0 < s.head_dim; d0 += 32) {
+          (void)DequantizeRow(kv.type, value + d0 / 32 * sizeof(BlockQ8_0), block, 32);
+          for (int d = 0; d < 32; ++d) o[d0 + d] += w * block[d];
         }
       }
     }

@@ -7,7 +7,8 @@
 // to f16 for an f16 cache, quantized to Q8_0 for a q8_0 cache), scaled,
 // soft-maxed in f32 with the sum in double; for an f16 cache the
 // probabilities are rounded to f16 before weighting the values, as ggml's
-// mul_mat(V, KQ) does. Plain C++; no Abseil.
+// mul_mat(V, KQ) does, and every float operation is ggml's (attention.cc
+// says which). Plain C++; no Abseil.
 #ifndef LAYERPOOL_KERNELS_ATTENTION_H_
 #define LAYERPOOL_KERNELS_ATTENTION_H_
 
@@ -41,15 +42,20 @@ struct AttentionShape {
 struct AttentionScratch {
   std::vector<float> scores;
   std::vector<uint8_t> query;  // the query in the key's type
+  std::vector<float> lanes;    // the f16 path's value accumulators
 };
 
 // out[h * head_dim + d] for query heads h in [head_begin, head_end),
 // attending to positions [0, n_kv) of `kv`. q and out hold n_head *
-// head_dim floats. n_kv >= 1. Different head ranges of one token may run on
-// different threads, each with its own scratch.
+// head_dim floats. n_kv >= 1. `in_batch`: the token is one of several
+// evaluated together, which for an f16 cache selects llama.cpp's batched
+// order of float operations rather than its one-token order (attention.cc).
+// Different head ranges of one token may run on different threads, each
+// with its own scratch.
 void AttendOneToken(const AttentionShape& shape, const float* q,
-                    const KvLayerView& kv, int64_t n_kv, int head_begin,
-                    int head_end, float* out, AttentionScratch& scratch);
+                    const KvLayerView& kv, int64_t n_kv, bool in_batch,
+                    int head_begin, int head_end, float* out,
+                    AttentionScratch& scratch);
 
 // Reference version in double precision, with no rounding of the query or
 // probabilities: the oracle the tests compare AttendOneToken with.

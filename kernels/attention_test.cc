@@ -49,7 +49,7 @@ TEST(AttendOneTokenTest, MatchesReference) {
   const AttentionShape shape{8, 2, 64, 0.125f};
   const int kv_dim = shape.n_head_kv * shape.head_dim;
   const int q_dim = shape.n_head * shape.head_dim;
-  const int64_t n_kv = 37;
+  const int64_t n_kv = 80;  // padded to 96: one 64-step, then a tail in double
   std::mt19937 rng(6);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> q(q_dim), k(n_kv * kv_dim), v(n_kv * kv_dim);
@@ -75,15 +75,18 @@ TEST(AttendOneTokenTest, MatchesReference) {
     }
     const KvLayerView kv{type, kb.data(), vb.data(),
                          kb.size() / static_cast<size_t>(n_kv)};
-    std::vector<float> got(q_dim), want(q_dim);
-    AttentionScratch scratch;
-    AttendOneToken(shape, q.data(), kv, n_kv, 0, shape.n_head, got.data(),
-                   scratch);
+    std::vector<float> want(q_dim);
     AttendOneTokenReference(shape, q.data(), kv, n_kv, want.data());
-    const double tolerance = type == GgmlType::kF32 ? 1e-5 : 4e-3;
-    for (int i = 0; i < q_dim; ++i) {
-      EXPECT_NEAR(got[i], want[i], tolerance)
-          << IsaName(ActiveIsa()) << " " << i;
+    for (bool in_batch : {false, true}) {
+      std::vector<float> got(q_dim);
+      AttentionScratch scratch;
+      AttendOneToken(shape, q.data(), kv, n_kv, in_batch, 0, shape.n_head,
+                     got.data(), scratch);
+      const double tolerance = type == GgmlType::kF32 ? 1e-5 : 4e-3;
+      for (int i = 0; i < q_dim; ++i) {
+        EXPECT_NEAR(got[i], want[i], tolerance)
+            << IsaName(ActiveIsa()) << " in_batch " << in_batch << " " << i;
+      }
     }
   }
 }

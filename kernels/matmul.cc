@@ -10,6 +10,7 @@
 
 #include "kernels/matmul_internal.h"
 #include "kernels/vec_dot.h"
+#include "kernels/vec_dot_internal.h"
 #include "model/quant/blocks.h"
 #include "model/quant/dequantize.h"
 
@@ -102,24 +103,38 @@ int64_t TiledPackBytes(int64_t nb) {
   return kTiledBlockRows * nb * (kQk32 + static_cast<int64_t>(sizeof(float)));
 }
 
-TiledKernel GetTiledKernel(GgmlType w_type, CpuIsa isa) {
+bool IsRepackedByLlamaCpp(GgmlType w_type, int64_t rows) {
+  return w_type == GgmlType::kQ4_0 && rows % 8 == 0;
+}
+
+TiledKernel GetTiledKernel(GgmlType w_type, CpuIsa isa, int64_t rows) {
+  const bool repacked = IsRepackedByLlamaCpp(w_type, rows);
   if (isa >= CpuIsa::kAvx512) {
     if (w_type == GgmlType::kQ8_0) {
       return {&avx512::QuantizeQ8Row, &avx512::MatMulQ8_0};
     }
     if (w_type == GgmlType::kQ4_0) {
-      return {&avx512::QuantizeQ8Row, &avx512::MatMulQ4_0};
+      return {&avx512::QuantizeQ8Row,
+              repacked ? &avx512::MatMulQ4_0x8 : &avx512::MatMulQ4_0};
     }
   }
   if (isa >= CpuIsa::kAvx2) {
     if (w_type == GgmlType::kQ8_0) {
       return {&avx2::QuantizeQ8Row, &avx2::MatMulQ8_0};
     }
-    if (w_type == GgmlType::kQ4_0) {
+    if (w_type == GgmlType::kQ4_0 && !repacked) {
       return {&avx2::QuantizeQ8Row, &avx2::MatMulQ4_0};
     }
   }
   return {};
+}
+
+MatVecFn GetMatVecKernel(GgmlType w_type, CpuIsa isa, int64_t rows) {
+  if (isa >= CpuIsa::kAvx512) {
+    if (w_type == GgmlType::kQ8_0) return &avx512::MatVecQ8_0;
+    if (IsRepackedByLlamaCpp(w_type, rows)) return &avx512::MatVecQ4_0x8;
+  }
+  return nullptr;
 }
 
 void QuantizeQ8Row(const float* x, int64_t nb, uint8_t* pair, int half) {
@@ -137,6 +152,34 @@ void QuantizeQ8Row(const float* x, int64_t nb, uint8_t* pair, int half) {
   }
 }
 
+VecDotFn RowDotFn(GgmlType w_type, CpuIsa isa, int64_t rows, int64_t cols,
+                  int64_t n_tokens) {
+  if (isa >= CpuIsa::kAvx2 && IsRepackedByLlamaCpp(w_type, rows)) {
+    return &avx2::DotQ4_0Repacked;
+  }
+  if (n_tokens < 2 || isa < CpuIsa::kAvx2) return GetVecDotFn(w_type, isa);
+  // llama.cpp hands a batch of these to llamafile's tinyBLAS (sgemm.cpp,
+  // llamafile_sgemm), whose order differs from ggml_vec_dot's
+  // (vec_dot_avx2.cc). tinyBLAS takes the float types only when the rows
+  // split into tiles of 4 and each row into whole 512-bit steps.
+  switch (w_type) {
+    case GgmlType::kIQ4_NL:
+      return &avx2::DotIQ4_NLBatch;
+    case GgmlType::kF32:
+      if (rows % 4 == 0 && cols % 16 == 0) return &avx2::DotF32Batch;
+      break;
+    case GgmlType::kF16:
+      if (rows % 4 == 0 && cols % 16 == 0) return &avx2::DotF16Batch;
+      break;
+    case GgmlType::kBF16:
+      if (rows % 4 == 0 && cols % 32 == 0) return &avx2::DotBF16Batch;
+      break;
+    default:
+      break;
+  }
+  return GetVecDotFn(w_type, isa);
+}
+
 bool IsMatMulSupported(GgmlType w_type) { return IsVecDotSupported(w_type); }
 
 void MatMul(GgmlType w_type, const void* w, int64_t rows, int64_t cols,
@@ -152,7 +195,8 @@ void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
   if (rows <= 0 || n_tokens <= 0) return;
   const int64_t w_row_bytes = RowBytesOrDie(w_type, cols);
   if (n_tokens > 1) {
-    if (const TiledKernel tiled = GetTiledKernel(w_type, isa); tiled.matmul) {
+    if (const TiledKernel tiled = GetTiledKernel(w_type, isa, rows);
+        tiled.matmul) {
       MatMulTiled(tiled, static_cast<const uint8_t*>(w), w_row_bytes, rows,
                   cols, x, n_tokens, y, pool);
       return;
@@ -179,8 +223,24 @@ void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
     xq = buffer;
   }
 
-  const VecDotFn dot = GetVecDotFn(w_type, isa);
   const uint8_t* wq = static_cast<const uint8_t*>(w);
+  if (n_tokens == 1) {
+    if (const MatVecFn matvec = GetMatVecKernel(w_type, isa, rows)) {
+      const int64_t nb = cols / kQk32;  // the kernels are for 32-blocks
+      auto rows_range = [&](int64_t r0, int64_t r1) {
+        void* scratch =
+            pack_scratch.Get(static_cast<size_t>(MatVecScratchBytes(nb)));
+        matvec(wq, w_row_bytes, r0, r1, xq, nb, y, scratch);
+      };
+      if (pool != nullptr) {
+        pool->ParallelFor(rows, rows_range);
+      } else {
+        rows_range(0, rows);
+      }
+      return;
+    }
+  }
+  const VecDotFn dot = RowDotFn(w_type, isa, rows, cols, n_tokens);
   auto rows_range = [&](int64_t r0, int64_t r1) {
     if (n_tokens == 1) {
       for (int64_t r = r0; r < r1; ++r)

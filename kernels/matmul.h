@@ -4,25 +4,32 @@
 // Weights are a row-major matrix of `rows` rows of `cols` elements in a GGUF
 // type (a tensor of GGML shape {cols, rows}); activations are float.
 //
-// Numerics: MatMul is llama.cpp's CPU mul_mat: each activation row is
-// converted once to the weight type's vec_dot type and every output is one
-// VecDot (vec_dot.h), so every output agrees with VecDot on the same data
-// exactly, whatever the thread count or batch size. The exception is the
-// prefill (n_tokens > 1) of Q8_0 and Q4_0 weights on AVX2 or AVX-512 CPUs,
-// which runs register-tiled kernels (matmul_internal.h) that compute every
-// output as ggml's x86 dot product of those types does (eight lanes of fused
-// multiply-adds), so that llama.cpp's batch logits are matched bit for bit;
-// they agree with VecDot within float rounding (the bound is in
-// matmul_internal.h), and exactly across thread counts, batch sizes and the
-// two instruction sets.
+// Numerics: MatMul is llama.cpp's CPU mul_mat on the reference machine (an
+// AVX-512 build): each activation row is converted once to the weight
+// type's vec_dot type, and every output is computed in the order of float
+// operations that llama.cpp uses for that matrix and batch size, so that its
+// logits are matched bit for bit on AVX2 and AVX-512 CPUs:
+//  - one token: ggml's vec_dot (VecDot, vec_dot.h), except for Q4_0
+//    matrices with a multiple of 8 rows, which llama.cpp repacks and
+//    computes in its own order (matmul_repack_avx512.cc);
+//  - a batch: the same repacked order for those Q4_0 matrices, llamafile's
+//    tinyBLAS for Q8_0, the other Q4_0 matrices, IQ4_NL and (when the
+//    shapes fit its tiles) the float types, and vec_dot for everything
+//    else (matmul_internal.h, RowDotFn).
+// These orders differ from the scalar reference VecDot only by float
+// rounding (bounds in the tests), and no output depends on the thread
+// count, the tiling or which of the two instruction sets runs. With
+// LAYERPOOL_KERNELS=scalar every output is the reference VecDot's.
 //
 // Performance: decode (n_tokens = 1) is bound by the memory bandwidth of
-// reading the weights; rows are split into one contiguous range per thread.
+// reading the weights; rows are split into one contiguous range per thread,
+// and Q8_0 and Q4_0 run several rows at once (matmul_internal.h) so that
+// their dependent FMA chains keep up with the memory.
 // For n_tokens > 1 each thread walks its rows in blocks and runs every token
 // of a tile against the block while it is in cache, so weights are read from
 // memory once per call, not once per token; the tiled Q8_0 and Q4_0 kernels
-// are compute-bound at about 235 GFLOP/s per core with AVX-512 VNNI (a
-// VecDot loop manages about 65).
+// are compute-bound at about 230 (Q8_0) and 300 (repacked Q4_0) GFLOP/s per
+// core with AVX-512 VNNI (a VecDot loop manages about 65).
 //
 // Thread safety: MatMul may be called from several threads at once (each
 // with its own pool, or pool == nullptr). The activation scratch buffer is

@@ -1,6 +1,9 @@
-// AVX2 prefill kernels for Q8_0 and Q4_0 weights, for CPUs without AVX-512
-// VNNI: llama.cpp's float arithmetic (matmul_internal.h) in a register-tiled
-// loop, and the same results as matmul_avx512.cc bit for bit.
+// AVX2 prefill kernels for Q8_0 weights and for Q4_0 matrices that
+// llama.cpp does not repack (rows % 8 != 0), for CPUs without AVX-512 VNNI:
+// llama.cpp's float arithmetic (matmul_internal.h) in a register-tiled
+// loop, and the same results as matmul_avx512.cc bit for bit. Repacked Q4_0
+// matrices (rows % 8 == 0) go through DotQ4_0Repacked, one row at a time,
+// with the results of matmul_repack_avx512.cc.
 //
 // An output's eight float lanes are one ymm: one weight row's block against
 // one token's, as in ggml's own AVX2 dot product. AVX2 has no vpdpbusd; the
@@ -203,6 +206,26 @@ void QuantizeQ8Row(const float* x, int64_t nb, uint8_t* pair, int half) {
     _mm256_store_ps(reinterpret_cast<float*>(pair + 128 + 32 * half),
                     _mm256_set1_ps(Fp16ToFp32(Fp32ToFp16(amax / 127.f))));
   }
+}
+
+// llama.cpp's repacked Q4_0 (matmul_repack_avx512.cc), one row: each
+// block's exact integer sum, then one scalar FMA per block.
+float DotQ4_0Repacked(const void* w, const void* x, int64_t n) {
+  const BlockQ4_0* wb = static_cast<const BlockQ4_0*>(w);
+  const BlockQ8_0* xb = static_cast<const BlockQ8_0*>(x);
+  const __m256i eight = _mm256_set1_epi8(8);
+  __m128 acc = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / kQk32; ++i) {
+    const __m256i sums =
+        DotI8(_mm256_sub_epi8(Nibbles32(wb[i].qs), eight), Load256(xb[i].qs));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sums),
+                              _mm256_extracti128_si256(sums, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    const float d = HalfToFloat(wb[i].d) * HalfToFloat(xb[i].d);
+    acc = _mm_fmadd_ss(_mm_cvtepi32_ps(s), _mm_set_ss(d), acc);
+  }
+  return _mm_cvtss_f32(acc);
 }
 
 void MatMulQ8_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,

@@ -1,5 +1,8 @@
-// AVX-512 VNNI prefill kernels for Q8_0 and Q4_0 weights: llama.cpp's float
-// arithmetic (matmul_internal.h) in a register-tiled loop.
+// AVX-512 VNNI kernels for Q8_0 weights, and for Q4_0 matrices that
+// llama.cpp does not repack (rows % 8 != 0; the others are in
+// matmul_repack_avx512.cc): llama.cpp's float arithmetic (matmul_internal.h)
+// in a register-tiled prefill loop, and a one-token Q8_0 kernel
+// (MatVecQ8_0, at the end) that runs four rows at once.
 //
 // Layout: an output's eight float lanes fill half a zmm, so one zmm holds one
 // weight row against a pair of tokens: the row's 32-weight block in both
@@ -26,8 +29,9 @@
 //
 // Speed (Zen 5 development machine, one core): about 235 GFLOP/s, where the
 // element's four vector operations cap it near 320; a VecDot loop manages
-// 65. Summing whole blocks in integers first would reach 500, but not with
-// llama.cpp's roundings (matmul_internal.h says why those matter).
+// 65. Summing whole blocks in integers first would be faster, but not with
+// these outputs' roundings (it is what the repacked Q4_0 order allows:
+// about 300 GFLOP/s in matmul_repack_avx512.cc).
 //
 // Every output is computed by the same instruction sequence whatever its
 // tile, so results do not depend on the tiling or on the rows a thread was
@@ -39,6 +43,7 @@
 #include <cstring>
 
 #include "kernels/matmul_internal.h"
+#include "kernels/vec_dot_internal.h"
 #include "model/quant/blocks.h"
 
 #pragma GCC push_options
@@ -50,7 +55,8 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-#include "kernels/simd_avx2.h"  // inside the target region, on purpose
+#include "kernels/simd_avx2.h"    // inside the target region, on purpose
+#include "kernels/simd_avx512.h"  // likewise
 
 namespace layerpool::kernels::avx512 {
 namespace {
@@ -232,6 +238,92 @@ void QuantizeQ8Row(const float* x, int64_t nb, uint8_t* pair, int half) {
                        _mm256_mullo_epi32(sums, _mm256_set1_epi32(-128)));
     _mm256_store_ps(reinterpret_cast<float*>(pair + 128 + 32 * half),
                     _mm256_set1_ps(Fp16ToFp32(Fp32ToFp16(amax / 127.f))));
+  }
+}
+
+// One token against rows [r0, r1), in VecDot's order (vec_dot_avx2.cc):
+// per row eight lanes, one FMA per block in block order, hsum_float_8. A
+// row's FMAs form one dependency chain of four cycles a block, too slow to
+// keep up with the memory (decode reads every weight once, from DRAM)
+// whenever a load stalls. So the rows are cut into kStreams contiguous
+// stretches, and row j of every stretch is computed together: independent
+// chains, each stretch still read as one long sequential stream (which the
+// hardware prefetcher follows; interleaving adjacent rows instead made
+// many short streams and lost a fifth of the bandwidth).
+//
+// The weights go to vpdpbusd as w + 128 (xor 0x80), with lanes starting at
+// -128 times their four activations' sum, which cancels the offset exactly
+// (as in the tiled kernels) and saves the sign trick per row.
+template <int kStreams>
+void MatVecQ8_0Streams(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
+                       int64_t r1, const BlockQ8_0* x, int64_t nb,
+                       const int32_t* bias, const float* dx, float* y) {
+  const __m512i flip = _mm512_set1_epi8(-128);
+  const int64_t len = (r1 - r0) / kStreams;
+  for (int64_t j = 0; j < len; ++j) {
+    const BlockQ8_0* rows[kStreams];
+    __m256 acc[kStreams];
+    for (int k = 0; k < kStreams; ++k) {
+      rows[k] = reinterpret_cast<const BlockQ8_0*>(
+          w + (r0 + k * len + j) * w_row_bytes);
+      acc[k] = _mm256_setzero_ps();
+    }
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+      const __m512i xp = Join(Load256(x[i].qs), Load256(x[i + 1].qs));
+      const __m512i bp = _mm512_loadu_si512(bias + 8 * i);
+#pragma GCC unroll 8
+      for (int k = 0; k < kStreams; ++k) {
+        const __m512i wp = _mm512_xor_si512(
+            Join(Load256(rows[k][i].qs), Load256(rows[k][i + 1].qs)), flip);
+        const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(bp, wp, xp));
+        acc[k] = _mm256_fmadd_ps(
+            _mm256_set1_ps(HalfToFloat(rows[k][i].d) * dx[i]),
+            _mm512_castps512_ps256(p), acc[k]);
+        acc[k] = _mm256_fmadd_ps(
+            _mm256_set1_ps(HalfToFloat(rows[k][i + 1].d) * dx[i + 1]),
+            _mm512_extractf32x8_ps(p, 1), acc[k]);
+      }
+    }
+    if (i < nb) {  // an odd last block
+      const __m256i xb = Load256(x[i].qs);
+      const __m256i bb =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + 8 * i));
+#pragma GCC unroll 8
+      for (int k = 0; k < kStreams; ++k) {
+        const __m256i wb = _mm256_xor_si256(Load256(rows[k][i].qs),
+                                            _mm512_castsi512_si256(flip));
+        const __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(bb, wb, xb));
+        acc[k] = _mm256_fmadd_ps(
+            _mm256_set1_ps(HalfToFloat(rows[k][i].d) * dx[i]), p, acc[k]);
+      }
+    }
+    for (int k = 0; k < kStreams; ++k) {
+      y[r0 + k * len + j] = HorizontalSum(acc[k]);
+    }
+  }
+}
+
+void MatVecQ8_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
+                const void* xq, int64_t nb, float* y, void* scratch) {
+  const BlockQ8_0* x = static_cast<const BlockQ8_0*>(xq);
+  // Per block: the lanes' biases and the activations' scale.
+  int32_t* bias = static_cast<int32_t*>(scratch);
+  float* dx = reinterpret_cast<float*>(bias + 8 * nb);
+  const __m256i all_128 = _mm256_set1_epi8(-128);
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i sums =
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), all_128, Load256(x[i].qs));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(bias + 8 * i),
+                        _mm256_sub_epi32(_mm256_setzero_si256(), sums));
+    dx[i] = HalfToFloat(x[i].d);
+  }
+  constexpr int kStreams = 4;
+  MatVecQ8_0Streams<kStreams>(w, w_row_bytes, r0, r1, x, nb, bias, dx, y);
+  const int64_t done = r0 + (r1 - r0) / kStreams * kStreams;
+  // The rows left over, one at a time (same order, same bits).
+  for (int64_t r = done; r < r1; ++r) {
+    y[r] = DotQ8_0(w + r * w_row_bytes, xq, nb * kQk32);
   }
 }
 

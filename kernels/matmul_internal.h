@@ -1,25 +1,33 @@
-// Register-tiled prefill kernels for matmul.cc and nothing else: weight types
-// whose activations are Q8_0 (Q8_0 and Q4_0 weights) against a batch of
-// tokens, computing a tile of outputs per pass over the blocks instead of
-// one VecDot per output.
+// The kernels behind MatMul (matmul.cc and nothing else): register-tiled
+// prefill kernels for the Q8_0-activation formats (Q8_0 and Q4_0 weights),
+// which compute a tile of outputs per pass over the blocks instead of one
+// dot product per output; one-token kernels that run several rows at once;
+// and the choice of the per-output order for everything else (RowDotFn).
 //
-// Numerics: every output is computed exactly as ggml's x86 (AVX2/AVX-512)
-// ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q4_0_q8_0 and llamafile's
-// tinyBLAS_Q0_AVX compute it, which is what llama.cpp runs for these types
-// on a batch: eight float lanes, lane l holding the products of weights
-// 4l..4l+3 of every block, each block's exact integer partial sum p[l]
-// added as
-//   acc[l] = fma(fl(dw * dx), p[l], acc[l])
-// in block order, and then the lanes summed as
-//   ((acc[0] + acc[4]) + (acc[2] + acc[6])) +
-//   ((acc[1] + acc[5]) + (acc[3] + acc[7])).
-// The outputs therefore equal llama.cpp's bit for bit, depend on neither the
-// thread count, the tile an output falls in nor the instruction set, and
-// differ from the scalar VecDot (which adds whole-block sums without
-// fusing) only by float rounding: at most 2 * (nb + 3) * 2^-24 times
-// sum over blocks and lanes |p[l] * dw * dx| (matmul_test.cc).
+// Numerics: each output follows the order llama.cpp (ggml's CPU backend,
+// AVX-512 build, early 2025) uses for that matrix and batch:
+//  - Q8_0, and Q4_0 matrices whose row count is not a multiple of 8: ggml's
+//    x86 ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q4_0_q8_0 for one token and
+//    llamafile's tinyBLAS_Q0_AVX for a batch, which agree: eight float
+//    lanes, lane l holding the products of weights 4l..4l+3 of every
+//    block, each block's exact integer partial sum p[l] added as
+//      acc[l] = fma(fl(dw * dx), p[l], acc[l])
+//    in block order, and then the lanes summed as
+//      ((acc[0] + acc[4]) + (acc[2] + acc[6])) +
+//      ((acc[1] + acc[5]) + (acc[3] + acc[7])).
+//  - Q4_0 matrices with a multiple of 8 rows, which ggml repacks on any AVX2
+//    CPU: per block the exact integer sum, acc = fma(float(isum),
+//    fl(dw * dx), acc), for one token and for a batch
+//    (matmul_repack_avx512.cc).
+//  - IQ4_NL and the float types: ggml's vec_dot for one token, tinyBLAS
+//    (one accumulator) for a batch where it takes them (RowDotFn).
+// The outputs therefore depend on neither the thread count, the tile an
+// output falls in nor the instruction set, and differ from the scalar
+// VecDot (which adds whole-block sums without fusing) only by float
+// rounding: at most 2 * (nb + 3) * 2^-24 times sum over blocks and lanes
+// |p[l] * dw * dx| (matmul_test.cc).
 //
-// Why that order and not the scalar reference's: the golden tests compare
+// Why these orders and not the scalar reference's: the golden tests compare
 // logits with llama.cpp's, and a tiny model such as TinyStories-656K Q8_0
 // amplifies any last-bit difference in a matmul (it flips an activation's
 // 8-bit quantization downstream) into logit differences of 0.17, where
@@ -78,10 +86,22 @@ struct TiledKernel {
   TiledMatMulFn matmul = nullptr;
 };
 
-// The tiled kernel for `w_type` from the best implementation at or below
-// `isa`; both members are nullptr when there is none (MatMul then loops
-// over VecDot).
-TiledKernel GetTiledKernel(GgmlType w_type, CpuIsa isa);
+// Whether llama.cpp repacks a `rows`-row matrix of `w_type` on an AVX2
+// machine, and so computes it in matmul_repack_avx512.cc's order, for one
+// token and for a batch: Q4_0 with rows % 8 == 0.
+bool IsRepackedByLlamaCpp(GgmlType w_type, int64_t rows);
+
+// The tiled kernel for a `rows`-row matrix of `w_type` from the best
+// implementation at or below `isa`; both members are nullptr when there is
+// none (MatMul then loops over RowDotFn).
+TiledKernel GetTiledKernel(GgmlType w_type, CpuIsa isa, int64_t rows);
+
+// The dot product MatMul computes each output of a rows x cols matrix with
+// where it has no tiled kernel for the batch: ggml's vec_dot for one token
+// (VecDot), and for a batch the order llama.cpp's batch path has where that
+// is another one (llamafile's tinyBLAS, for IQ4_NL and the float types).
+VecDotFn RowDotFn(GgmlType w_type, CpuIsa isa, int64_t rows, int64_t cols,
+                  int64_t n_tokens);
 
 // The plain C++ QuantizeQ8RowFn: QuantizeActivations, rearranged.
 void QuantizeQ8Row(const float* x, int64_t nb, uint8_t* pair, int half);
@@ -92,8 +112,29 @@ void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
                    int64_t cols, const float* x, int64_t n_tokens, float* y,
                    ThreadPool* pool);
 
-// AVX-512 F/BW/DQ/VL + VNNI; matmul_avx512.cc.
+// One token: y[r] = VecDot(row r, x) for r in [r0, r1), bit for bit, with
+// x in the vec_dot type (nb blocks) and `scratch` of MatVecScratchBytes(nb)
+// bytes; for weight types whose VecDot is latency-bound.
+using MatVecFn = void (*)(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
+                          int64_t r1, const void* xq, int64_t nb, float* y,
+                          void* scratch);
+inline int64_t MatVecScratchBytes(int64_t nb) { return nb * 36; }
+
+// The one-token kernel for a `rows`-row matrix of `w_type` at or below
+// `isa`, or nullptr (MatMul then loops over RowDotFn).
+MatVecFn GetMatVecKernel(GgmlType w_type, CpuIsa isa, int64_t rows);
+
+// AVX-512 F/BW/DQ/VL + VNNI; matmul_avx512.cc and, for Q4_0 matrices that
+// llama.cpp repacks (rows % 8 == 0), matmul_repack_avx512.cc.
 namespace avx512 {
+void MatVecQ4_0x8(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
+                  int64_t r1, const void* xq, int64_t nb, float* y,
+                  void* scratch);
+void MatMulQ4_0x8(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
+                  int64_t r1, const Q8Batch& x, float* y, int64_t ldy,
+                  void* pack);
+void MatVecQ8_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
+                const void* xq, int64_t nb, float* y, void* scratch);
 void QuantizeQ8Row(const float* x, int64_t nb, uint8_t* pair, int half);
 void MatMulQ8_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
                 const Q8Batch& x, float* y, int64_t ldy, void* pack);
@@ -103,6 +144,9 @@ void MatMulQ4_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
 
 // AVX2 + FMA + F16C; matmul_avx2.cc.
 namespace avx2 {
+// One row of a repacked Q4_0 matrix in llama.cpp's order (see
+// matmul_repack_avx512.cc): a VecDotFn.
+float DotQ4_0Repacked(const void* w, const void* x, int64_t n);
 void QuantizeQ8Row(const float* x, int64_t nb, uint8_t* pair, int half);
 void MatMulQ8_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
                 const Q8Batch& x, float* y, int64_t ldy, void* pack);

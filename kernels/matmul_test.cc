@@ -72,6 +72,30 @@ float GgmlOrderDot(GgmlType type, const uint8_t* w_row, const uint8_t* xq,
          ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
+// What llama.cpp computes for a repacked Q4_0 matrix (rows % 8 == 0;
+// matmul_repack_avx512.cc): per block the exact integer sum, then one FMA.
+float RepackedOrderDot(const uint8_t* w_row, const uint8_t* xq, int64_t cols) {
+  const auto* x = reinterpret_cast<const BlockQ8_0*>(xq);
+  float acc = 0.0f;
+  for (int64_t b = 0; b < cols / kQk32; ++b) {
+    int isum = 0;
+    for (int l = 0; l < 8; ++l) {
+      isum += LanePartial(GgmlType::kQ4_0, w_row, x, b, l);
+    }
+    const float d =
+        WeightScale(GgmlType::kQ4_0, w_row, b) * Fp16ToFp32(x[b].d);
+    acc = std::fma(static_cast<float>(isum), d, acc);
+  }
+  return acc;
+}
+
+// The order a prefill of `rows` rows of `type` follows, exactly.
+float PrefillOrderDot(GgmlType type, int64_t rows, const uint8_t* w_row,
+                      const uint8_t* xq, int64_t cols) {
+  return IsRepackedByLlamaCpp(type, rows) ? RepackedOrderDot(w_row, xq, cols)
+                                          : GgmlOrderDot(type, w_row, xq, cols);
+}
+
 // The scale the tiled kernels and the scalar VecDot may differ by: the sum
 // over blocks and lanes of |partial * dw * dx| (in double), for one row and
 // token.
@@ -93,10 +117,12 @@ double LaneAbsSum(GgmlType type, const uint8_t* w_row, const uint8_t* xq,
 // roundings (unit 2^-24) of the exact sum, relative to the sum of the block
 // terms' magnitudes. The tiled kernels round dw * dx once and then add nb
 // lane terms per lane and 3 levels of lanes: within nb + 4 roundings
-// relative to LaneAbsSum, which is at least the block one. So the two are
-// within 2 * (nb + 3) roundings of LaneAbsSum. Random data lands far inside
-// this bound (the errors mostly cancel); a wrong block, scale or offset far
-// outside it.
+// relative to LaneAbsSum, which is at least the block one. The repacked
+// Q4_0 order rounds dw * dx once and fuses each block's term into the sum:
+// within nb + 1 roundings of the block magnitudes. So each is within
+// 2 * (nb + 3) roundings of LaneAbsSum of the reference. Random data lands
+// far inside this bound (the errors mostly cancel); a wrong block, scale or
+// offset far outside it.
 double TiledTolerance(int64_t cols, double lane_abs_sum) {
   const double nb = static_cast<double>(cols / kQk32);
   return 2 * (nb + 3) * std::ldexp(1.0, -24) * lane_abs_sum;
@@ -112,8 +138,8 @@ std::vector<uint8_t> RandomMatrix(std::mt19937& rng, GgmlType type,
   return w;
 }
 
-// Checks the outputs y (n_tokens x rows) of a tiled kernel: bit for bit
-// GgmlOrderDot, and within TiledTolerance of the scalar VecDot (exactly
+// Checks the outputs y (n_tokens x rows) of a prefill: bit for bit
+// PrefillOrderDot, and within TiledTolerance of the scalar VecDot (exactly
 // equal to it when `exact`).
 void ExpectTiledOutputs(GgmlType type, const std::vector<uint8_t>& w,
                         int64_t rows, int64_t cols, const std::vector<float>& x,
@@ -128,7 +154,7 @@ void ExpectTiledOutputs(GgmlType type, const std::vector<uint8_t>& w,
     for (int64_t r = 0; r < rows; ++r) {
       const uint8_t* w_row = w.data() + r * row_bytes;
       const float got = y[t * rows + r];
-      ASSERT_EQ(got, GgmlOrderDot(type, w_row, xq.data(), cols))
+      ASSERT_EQ(got, PrefillOrderDot(type, rows, w_row, xq.data(), cols))
           << TypeName(type) << " token " << t << " row " << r << " of " << rows
           << " x " << cols << ", " << n_tokens << " tokens";
       const float expected = scalar_dot(w_row, xq.data(), cols);
@@ -149,10 +175,10 @@ void ExpectTiledOutputs(GgmlType type, const std::vector<uint8_t>& w,
 class MatMulTest
     : public ::testing::TestWithParam<std::tuple<GgmlType, int, int64_t>> {};
 
-// Every output is the dot product of its row and token: exactly VecDot's
-// (the active one, which the scalar-path run of this test pins to the
-// reference), except for the prefill of types with a tiled kernel, which
-// is GgmlOrderDot's, within TiledTolerance of the scalar VecDot.
+// Every output is the dot product of its row and token: exactly RowDotFn's
+// for the batch (VecDot for one token; the scalar-path run of this test pins
+// it to the reference), except for the prefill of types with a tiled kernel,
+// which is PrefillOrderDot's, within TiledTolerance of the scalar VecDot.
 TEST_P(MatMulTest, EqualsLoopOverVecDot) {
   const auto [type, threads, n_tokens] = GetParam();
   std::mt19937 rng(static_cast<unsigned>(type) * 31 + threads * 7 +
@@ -167,18 +193,19 @@ TEST_P(MatMulTest, EqualsLoopOverVecDot) {
   std::vector<float> y(static_cast<size_t>(rows * n_tokens), -1.0f);
   MatMul(type, w.data(), rows, cols, x.data(), n_tokens, y.data(), &pool);
 
-  if (n_tokens > 1 && GetTiledKernel(type, ActiveIsa()).matmul != nullptr) {
+  if (n_tokens > 1 &&
+      GetTiledKernel(type, ActiveIsa(), rows).matmul != nullptr) {
     ExpectTiledOutputs(type, w, rows, cols, x, n_tokens, y);
     return;
   }
+  const VecDotFn dot = RowDotFn(type, ActiveIsa(), rows, cols, n_tokens);
   const size_t row_bytes = Bytes(type, cols);
   for (int64_t t = 0; t < n_tokens; ++t) {
     const std::vector<float> xt(x.begin() + t * cols,
                                 x.begin() + (t + 1) * cols);
     const std::vector<uint8_t> xq = Quantized(type, xt);
     for (int64_t r = 0; r < rows; ++r) {
-      const float expected =
-          VecDot(type, w.data() + r * row_bytes, xq.data(), cols);
+      const float expected = dot(w.data() + r * row_bytes, xq.data(), cols);
       ASSERT_EQ(y[t * rows + r], expected)
           << TypeName(type) << " token " << t << " row " << r;
     }
@@ -218,7 +245,9 @@ class TiledMatMulTest
 
 TEST_P(TiledMatMulTest, MatchesScalarAndIgnoresThreadCount) {
   const auto [isa, type] = GetParam();
-  if (GetTiledKernel(type, isa).matmul == nullptr) {
+  // Shapes whose rows are a multiple of 8 take the repacked Q4_0 order,
+  // with the AVX-512 tiled kernel or, on AVX2, a loop over its row dot.
+  if (GetTiledKernel(type, isa, /*rows=*/1).matmul == nullptr) {
     GTEST_SKIP() << "no tiled " << TypeName(type) << " kernel for "
                  << IsaName(isa);
   }
@@ -260,38 +289,72 @@ TEST_P(TiledMatMulTest, MatchesScalarAndIgnoresThreadCount) {
   }
 }
 
-// The kernels of every instruction set compute the same integer lane sums
-// and do the same float operations on them (matmul_internal.h), so they
-// agree bit for bit.
+// The kernels of every instruction set compute the same integer sums and
+// do the same float operations on them (matmul_internal.h,
+// matmul_repack_avx512.cc), so they agree bit for bit: tiled kernels,
+// one-token kernels and row-dot loops alike.
 TEST(TiledMatMulIsaTest, InstructionSetsAgreeExactly) {
   const std::vector<CpuIsa> isas = AvailableIsas();
   for (GgmlType type : {GgmlType::kQ8_0, GgmlType::kQ4_0}) {
-    std::mt19937 rng(static_cast<unsigned>(type));
-    const int64_t rows = 45, cols = 1536, n_tokens = 11;
-    const std::vector<uint8_t> w = RandomMatrix(rng, type, rows, cols);
-    const std::vector<float> x = RandomFloats(rng, n_tokens * cols);
-    std::vector<float> first;
-    for (CpuIsa isa : isas) {
-      if (GetTiledKernel(type, isa).matmul == nullptr) continue;
-      std::vector<float> y(static_cast<size_t>(rows * n_tokens));
-      MatMulWithIsa(isa, type, w.data(), rows, cols, x.data(), n_tokens,
-                    y.data(), nullptr);
-      if (first.empty()) {
-        first = y;
-      } else {
-        EXPECT_TRUE(y == first) << TypeName(type) << " " << IsaName(isa);
+    for (int64_t rows : {45, 48}) {
+      for (int64_t n_tokens : {1, 11}) {
+        std::mt19937 rng(static_cast<unsigned>(type) + rows);
+        const int64_t cols = 1536;
+        const std::vector<uint8_t> w = RandomMatrix(rng, type, rows, cols);
+        const std::vector<float> x = RandomFloats(rng, n_tokens * cols);
+        std::vector<float> first;
+        for (CpuIsa isa : isas) {
+          if (isa < CpuIsa::kAvx2) continue;
+          std::vector<float> y(static_cast<size_t>(rows * n_tokens));
+          MatMulWithIsa(isa, type, w.data(), rows, cols, x.data(), n_tokens,
+                        y.data(), nullptr);
+          if (first.empty()) {
+            first = y;
+          } else {
+            EXPECT_TRUE(y == first) << TypeName(type) << " " << IsaName(isa)
+                                    << " " << rows << " rows, " << n_tokens
+                                    << " tokens";
+          }
+        }
       }
     }
+  }
+}
+
+// A Q4_0 matrix with rows % 8 == 0 follows llama.cpp's repacked order
+// exactly, for one token and for a batch, whatever the thread count.
+TEST(RepackedQ4_0Test, FollowsLlamaCppOrder) {
+  if (ActiveIsa() < CpuIsa::kAvx2) GTEST_SKIP() << "the scalar path";
+  struct Shape {
+    int64_t rows, cols, n_tokens;
+  };
+  const Shape shapes[] = {{8, 32, 1},    {8, 32, 2},    {16, 96, 3},
+                          {40, 512, 1},  {40, 512, 7},  {64, 2048, 5},
+                          {48, 160, 17}, {200, 64, 4}};
+  std::mt19937 rng(21);
+  ThreadPool three(3);
+  for (const Shape& s : shapes) {
+    SCOPED_TRACE(::testing::Message() << s.rows << " x " << s.cols << ", "
+                                      << s.n_tokens << " tokens");
+    const std::vector<uint8_t> w =
+        RandomMatrix(rng, GgmlType::kQ4_0, s.rows, s.cols);
+    const std::vector<float> x = RandomFloats(rng, s.n_tokens * s.cols);
+    const size_t n_out = static_cast<size_t>(s.rows * s.n_tokens);
+    std::vector<float> y1(n_out), y3(n_out);
+    MatMul(GgmlType::kQ4_0, w.data(), s.rows, s.cols, x.data(), s.n_tokens,
+           y1.data(), nullptr);
+    MatMul(GgmlType::kQ4_0, w.data(), s.rows, s.cols, x.data(), s.n_tokens,
+           y3.data(), &three);
+    EXPECT_TRUE(y1 == y3) << "1 vs 3 threads";
+    ExpectTiledOutputs(GgmlType::kQ4_0, w, s.rows, s.cols, x, s.n_tokens, y1);
   }
 }
 
 // The largest products the formats allow: weight quants of -128 (which
 // ggml's quantizer never writes but a file may hold) and 127, against
 // activations at full scale. The integer sums must not saturate.
-TEST_P(TiledMatMulTest, ExtremeQuantsAreExact) {
-  const auto [isa, type] = GetParam();
-  if (GetTiledKernel(type, isa).matmul == nullptr) GTEST_SKIP();
-  const int64_t rows = 18, cols = 256, n_tokens = 3;
+void ExpectExtremeQuantsExact(CpuIsa isa, GgmlType type, int64_t rows) {
+  const int64_t cols = 256, n_tokens = 3;
   std::vector<uint8_t> w(Bytes(type, cols) * rows);
   const int64_t nb = cols / kQk32;
   for (int64_t r = 0; r < rows; ++r) {
@@ -321,12 +384,20 @@ TEST_P(TiledMatMulTest, ExtremeQuantsAreExact) {
   ExpectTiledOutputs(type, w, rows, cols, x, n_tokens, y, /*exact=*/true);
 }
 
+TEST_P(TiledMatMulTest, ExtremeQuantsAreExact) {
+  const auto [isa, type] = GetParam();
+  if (GetTiledKernel(type, isa, /*rows=*/1).matmul == nullptr) GTEST_SKIP();
+  for (int64_t rows : {18, 16}) {  // 16: the repacked Q4_0 order
+    ExpectExtremeQuantsExact(isa, type, rows);
+  }
+}
+
 // The SIMD activation quantizers write exactly what QuantizeActivations
 // does, in the Q8Batch layout: random rows, all-zero blocks, ties and both
 // signs of full scale, into both halves of a pair.
 TEST_P(TiledMatMulTest, QuantizerMatchesReference) {
   const auto [isa, type] = GetParam();
-  const TiledKernel kernel = GetTiledKernel(type, isa);
+  const TiledKernel kernel = GetTiledKernel(type, isa, /*rows=*/1);
   if (kernel.quantize == nullptr) GTEST_SKIP();
   std::mt19937 rng(11);
   const int64_t nb = 64;

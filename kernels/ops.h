@@ -60,11 +60,14 @@ void Softmax(const float* x, int64_t n, float scale, const float* mask,
 void SoftmaxCausal(const float* x, int64_t n, int64_t n_visible, float scale,
                    float* y);
 
-// y[i] = x[i] / (1 + exp(-x[i])). y may be x.
+// y[i] = x[i] / (1 + exp(-x[i])) over one row of n, with ggml's exp (its
+// polynomial for whole groups of 16, expf for the rest). y may be x.
 void Silu(const float* x, int64_t n, float* y);
 
-// out[i] = silu(gate[i]) * up[i]. out may be gate or up.
-void SwiGlu(const float* gate, const float* up, int64_t n, float* out);
+// out[i] = silu(gate[i]) * up[i] over n_rows rows of `row` elements, Silu
+// applied row by row. out may be gate, not up.
+void SwiGlu(const float* gate, const float* up, int64_t n_rows, int64_t row,
+            float* out);
 
 // x[i] += y[i].
 void Add(float* x, const float* y, int64_t n);

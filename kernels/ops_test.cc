@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/ggml_float.h"
 
 // Each op against a straightforward double-precision formula. Tolerances are
 // relative to the size of the values involved and state the float rounding
@@ -157,15 +158,41 @@ TEST(ActivationTest, SiluAndSwiGluMatchDoubleFormula) {
   const std::vector<float> u = Random(rng, n);
   std::vector<float> s(n), sw(n);
   Silu(g.data(), n, s.data());
-  SwiGlu(g.data(), u.data(), n, sw.data());
+  SwiGlu(g.data(), u.data(), 10, n / 10, sw.data());  // rows of 100: 96 + a tail of 4
   for (int64_t i = 0; i < n; ++i) {
     const double silu = g[i] / (1.0 + std::exp(-double{g[i]}));
     EXPECT_NEAR(s[i], silu, 1e-6 * std::fabs(silu) + 1e-30) << i;
     EXPECT_NEAR(sw[i], silu * u[i], 1e-6 * std::fabs(silu * u[i]) + 1e-30) << i;
   }
   std::vector<float> in_place = g;
-  SwiGlu(in_place.data(), u.data(), n, in_place.data());
+  SwiGlu(in_place.data(), u.data(), 10, n / 10, in_place.data());
   EXPECT_EQ(in_place, sw);
+}
+
+// ggml's polynomial exp: within 3 ulp (it documents 1.45 ulp plus the
+// final rounding) over the range softmax and SiLU use, and its flushes
+// outside it.
+TEST(GgmlExpfTest, CloseToExpAndFlushesLikeGgml) {
+  for (float x = -87.0f; x < 88.0f; x += 0.01171875f) {
+    const double want = std::exp(double{x});
+    const double ulp = std::ldexp(1.0, std::ilogb(want) - 23);
+    EXPECT_LE(std::fabs(GgmlExpf(x) - want), 3.0 * ulp) << x;
+  }
+  EXPECT_EQ(GgmlExpf(0.0f), 1.0f);
+  EXPECT_EQ(GgmlExpf(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_EQ(GgmlExpf(-200.0f), 0.0f);
+  EXPECT_EQ(GgmlExpf(200.0f), std::numeric_limits<float>::infinity());
+}
+
+TEST(ReduceAdd16Test, AddsHalvesPairwise) {
+  // 2^24 + 1 is not a float: the order decides which ones survive.
+  float v[16] = {};
+  v[0] = 16777216.0f;
+  v[8] = 1.0f;
+  v[4] = 1.0f;
+  EXPECT_EQ(ReduceAdd16(v), 16777216.0f);  // ((2^24 + 1) + 1) rounds twice
+  v[0] = 0.0f;
+  EXPECT_EQ(ReduceAdd16(v), 2.0f);
 }
 
 TEST(AddTest, AddsElementwise) {

@@ -1,11 +1,15 @@
 // AVX2 (+FMA, F16C) dot products of the 256-weight super-block formats with
-// Q8_K activations. Conventions as in vec_dot_avx2.cc: the integer sums are
-// exact and equal to the scalar references'; only the order of the float
-// additions differs.
+// Q8_K activations, in the float order of llama.cpp's x86 build (described
+// in vec_dot_ref_k.cc), so they equal the scalar references bit for bit.
 //
-// Q6_K, Q3_K and Q2_K apply their per-sub-block offsets (-32, -4 where the
-// high bit is clear, -dmin * min) through the activations' bsums, i.e. once
-// per sub-block rather than once per weight.
+// What that order asks of the code: each super-block's integer sum must end
+// up in eight int32 lanes exactly as ggml's kernels put it there (lane l: the
+// products of weights i with (i % 32) / 4 == l, each 32-byte load of weights
+// meeting the activations at the same offsets), with Q3_K's -4 and Q6_K's
+// -32 offsets applied per weight, not through the activations' bsums (which
+// would sum the same integers into other lanes). The lanes become floats
+// with one fma per super-block; the minimum terms of Q2_K, Q4_K and Q5_K are
+// accumulated the way each of ggml's functions does it.
 
 #include <immintrin.h>
 
@@ -20,6 +24,7 @@
 #pragma GCC target("avx2,fma,f16c")
 
 #include "kernels/simd_avx2.h"  // inside the target region, on purpose
+#include "kernels/simd_k.h"     // likewise
 
 namespace layerpool::kernels::avx2 {
 namespace {
@@ -48,13 +53,14 @@ inline __m128i UnpackScalesQ3K(const uint8_t* packed) {
 
 }  // namespace
 
+// The minimum term shares the accumulator and comes first, as in ggml:
+// lane l of madd(mins, bsums) holds sub-blocks 2l and 2l + 1.
 float DotQ2_K(const void* w, const void* x, int64_t n) {
   const BlockQ2_K* wb = static_cast<const BlockQ2_K*>(w);
   const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
   const __m256i m3 = _mm256_set1_epi8(3);
   const __m128i m4 = _mm_set1_epi8(0x0F);
   __m256 acc = _mm256_setzero_ps();
-  __m256 acc_min = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQkK; ++i) {
     const float d = xb[i].d * HalfToFloat(wb[i].d);
     const float dmin = xb[i].d * HalfToFloat(wb[i].dmin);
@@ -64,10 +70,7 @@ float DotQ2_K(const void* w, const void* x, int64_t n) {
     const __m256i scales = _mm256_cvtepu8_epi16(_mm_and_si128(packed, m4));
     const __m256i mins =
         _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
-    acc_min = _mm256_fmadd_ps(
-        _mm256_set1_ps(-dmin),
-        _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, Load256(xb[i].bsums))),
-        acc_min);
+    acc = FmaLanes(-dmin, _mm256_madd_epi16(mins, Load256(xb[i].bsums)), acc);
     const int8_t* q8 = xb[i].qs;
     __m256i sumi = _mm256_setzero_si256();
     for (int half = 0; half < 2; ++half) {
@@ -84,9 +87,9 @@ float DotQ2_K(const void* w, const void* x, int64_t n) {
             sumi, _mm256_madd_epi16(BroadcastPairInt16(sc2, k), p16));
       }
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = FmaLanes(d, sumi, acc);
   }
-  return HorizontalSum(acc) + HorizontalSum(acc_min);
+  return HorizontalSum(acc);
 }
 
 float DotQ3_K(const void* w, const void* x, int64_t n) {
@@ -98,14 +101,9 @@ float DotQ3_K(const void* w, const void* x, int64_t n) {
   for (int64_t i = 0; i < n / kQkK; ++i) {
     const float d = xb[i].d * HalfToFloat(wb[i].d);
     const __m256i scales = _mm256_cvtepi8_epi16(UnpackScalesQ3K(wb[i].scales));
-    // Levels are u - 4 with u = low bits | high bit << 2 in 0..7: take the
-    // -4 from the activations' bsums once, -4 * sum_s sc_s * bsums_s.
-    __m256i sumi = _mm256_slli_epi32(
-        _mm256_sub_epi32(_mm256_setzero_si256(),
-                         _mm256_madd_epi16(scales, Load256(xb[i].bsums))),
-        2);
     const __m256i hmask = Load256(wb[i].hmask);
     const int8_t* q8 = xb[i].qs;
+    __m256i sumi = _mm256_setzero_si256();
     for (int half = 0; half < 2; ++half) {
       const __m256i sc2 = _mm256_broadcastsi128_si256(
           half == 0 ? _mm256_castsi256_si128(scales)
@@ -114,32 +112,39 @@ float DotQ3_K(const void* w, const void* x, int64_t n) {
       for (int k = 0; k < 4; ++k, q8 += 32) {
         const __m256i low =
             _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
-        const __m256i high =
-            _mm256_and_si256(_mm256_srli_epi16(hmask, 4 * half + k), one);
-        const __m256i u = _mm256_or_si256(low, _mm256_slli_epi16(high, 2));
-        const __m256i p16 = _mm256_maddubs_epi16(u, Load256(q8));
+        // 4 where the high bit is clear: the level is low - 4 there. Both
+        // parts meet the activations separately (maddubs wants unsigned
+        // weights); their pair sums subtract exactly in 16 bits.
+        const __m256i minus4 = _mm256_slli_epi16(
+            _mm256_andnot_si256(_mm256_srli_epi16(hmask, 4 * half + k), one),
+            2);
+        const __m256i y = Load256(q8);
+        const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(low, y),
+                                             _mm256_maddubs_epi16(minus4, y));
         sumi = _mm256_add_epi32(
             sumi, _mm256_madd_epi16(BroadcastPairInt16(sc2, k), p16));
       }
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = FmaLanes(d, sumi, acc);
   }
   return HorizontalSum(acc);
 }
 
+// The minimum terms go to a 4-lane accumulator of their own (MinLanesK4),
+// summed separately and added last, as in ggml.
 float DotQ4_K(const void* w, const void* x, int64_t n) {
   const BlockQ4_K* wb = static_cast<const BlockQ4_K*>(w);
   const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   __m256 acc = _mm256_setzero_ps();
-  __m256 acc_min = _mm256_setzero_ps();
+  __m128 acc_min = _mm_setzero_ps();
   for (int64_t i = 0; i < n / kQkK; ++i) {
     const float d = xb[i].d * HalfToFloat(wb[i].d);
     const float dmin = xb[i].d * HalfToFloat(wb[i].dmin);
     const __m128i scales_mins = UnpackScalesMinsK4(wb[i].scales);
-    acc_min = _mm256_fmadd_ps(
-        _mm256_set1_ps(-dmin),
-        _mm256_cvtepi32_ps(MinTermK4(scales_mins, xb[i].bsums)), acc_min);
+    acc_min = _mm_fmadd_ps(
+        _mm_set1_ps(-dmin),
+        _mm_cvtepi32_ps(MinLanesK4(scales_mins, xb[i].bsums)), acc_min);
     // The eight scales as int16, in both 128-bit lanes.
     const __m256i scales =
         _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_mins));
@@ -158,25 +163,25 @@ float DotQ4_K(const void* w, const void* x, int64_t n) {
                             _mm256_maddubs_epi16(hi, Load256(q8 + 32)));
       sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = FmaLanes(d, sumi, acc);
   }
-  return HorizontalSum(acc) + HorizontalSum(acc_min);
+  return HorizontalSum(acc) + HorizontalSum4(acc_min);
 }
 
+// The minimum terms of a block are summed in integers and added to one
+// scalar float with a fused multiply-add (see DotQ5_K in vec_dot_ref_k.cc).
 float DotQ5_K(const void* w, const void* x, int64_t n) {
   const BlockQ5_K* wb = static_cast<const BlockQ5_K*>(w);
   const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i one = _mm256_set1_epi8(1);
   __m256 acc = _mm256_setzero_ps();
-  __m256 acc_min = _mm256_setzero_ps();
+  __m128 summs = _mm_setzero_ps();  // in lane 0
   for (int64_t i = 0; i < n / kQkK; ++i) {
     const float d = xb[i].d * HalfToFloat(wb[i].d);
     const float dmin = xb[i].d * HalfToFloat(wb[i].dmin);
     const __m128i scales_mins = UnpackScalesMinsK4(wb[i].scales);
-    acc_min = _mm256_fmadd_ps(
-        _mm256_set1_ps(-dmin),
-        _mm256_cvtepi32_ps(MinTermK4(scales_mins, xb[i].bsums)), acc_min);
+    summs = FmaIntSum4(-dmin, MinLanesK4(scales_mins, xb[i].bsums), summs);
     // The eight scales as int16, in both 128-bit lanes.
     const __m256i scales =
         _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales_mins));
@@ -200,9 +205,9 @@ float DotQ5_K(const void* w, const void* x, int64_t n) {
                             _mm256_maddubs_epi16(hi, Load256(q8 + 32)));
       sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_lo, p_hi));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = FmaLanes(d, sumi, acc);
   }
-  return HorizontalSum(acc) + HorizontalSum(acc_min);
+  return HorizontalSum(acc) + _mm_cvtss_f32(summs);
 }
 
 float DotQ6_K(const void* w, const void* x, int64_t n) {
@@ -210,6 +215,7 @@ float DotQ6_K(const void* w, const void* x, int64_t n) {
   const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m2 = _mm256_set1_epi8(3);
+  const __m256i m32 = _mm256_set1_epi8(32);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQkK; ++i) {
     const float d = xb[i].d * HalfToFloat(wb[i].d);
@@ -221,12 +227,7 @@ float DotQ6_K(const void* w, const void* x, int64_t n) {
     const uint8_t* ql = wb[i].ql;
     const uint8_t* qh = wb[i].qh;
     const int8_t* q8 = xb[i].qs;
-    // The -32 offset of every quant, from the activations' sums of 16:
-    // sum_s sc_s * (-32) * bsums_s, once per super-block.
-    __m256i sumi = _mm256_slli_epi32(
-        _mm256_sub_epi32(_mm256_setzero_si256(),
-                         _mm256_madd_epi16(scales, Load256(xb[i].bsums))),
-        5);
+    __m256i sumi = _mm256_setzero_si256();
     for (int half = 0; half < 2; ++half, ql += 64, qh += 32, q8 += 128) {
       const __m128i sc = half == 0 ? sc_lo : sc_hi;
       const __m256i sc2 = _mm256_set_m128i(sc, sc);
@@ -252,14 +253,16 @@ float DotQ6_K(const void* w, const void* x, int64_t n) {
       };
       for (int k = 0; k < 4; ++k) {
         const __m256i y = Load256(q8 + 32 * k);
-        const __m256i p16 = _mm256_maddubs_epi16(q[k], y);  // exact: q <= 63
+        // Pair sums of (q - 32) * y, exact in 16 bits (|q - 32| <= 32).
+        const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], y),
+                                             _mm256_maddubs_epi16(m32, y));
         // Weights 32k..32k+15 use scale 2k of this half, the rest 2k + 1:
         // the low 128-bit lane holds the first 16 products' pair sums.
         const __m256i scale = BroadcastPairInt16(sc2, k);
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale, p16));
       }
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = FmaLanes(d, sumi, acc);
   }
   return HorizontalSum(acc);
 }
@@ -286,7 +289,7 @@ float DotIQ4_XS(const void* w, const void* x, int64_t n) {
           sumi, _mm256_madd_epi16(
                     p16, _mm256_set1_epi16(static_cast<int16_t>(ls - 32))));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = FmaLanes(d, sumi, acc);
   }
   return HorizontalSum(acc);
 }

@@ -7,8 +7,11 @@
 // (15 vs 25 GB/s on one thread) than the 256-bit one on the AMD EPYC
 // development machine.
 //
-// What the wider registers buy: the signed int8 products go through VNNI's
-// vpdpbusd, which sums four u8 x s8 products into int32 in one instruction.
+// What the wider registers buy: the integer work. Two blocks share a zmm,
+// and VNNI's vpdpbusd sums four u8 x s8 products into int32 in one
+// instruction. The float work stays ggml's (vec_dot_avx2.cc): each block's
+// eight lane sums, converted, go into one 8-lane accumulator with an FMA,
+// block after block, so the results equal the AVX2 kernels' bit for bit.
 
 #include <immintrin.h>
 
@@ -35,29 +38,46 @@
 namespace layerpool::kernels::avx512 {
 namespace {
 
-inline __m512 JoinScales(float lo, float hi) {
-  return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
-}
-
 // Signed int8 x signed int8 added into int32 lanes (four products each).
 // vpdpbusd wants an unsigned left operand: use |x| and move x's sign onto y
 // (AVX-512 has no vpsignb; a masked negate does it). Exact for |x| <= 128,
 // |y| <= 127.
-inline __m512i DotI8(__m512i acc, __m512i x, __m512i y) {
+inline __m512i DotI8(__m512i x, __m512i y) {
   const __mmask64 negative = _mm512_movepi8_mask(x);
   const __m512i signed_y =
       _mm512_mask_sub_epi8(y, negative, _mm512_setzero_si512(), y);
-  return _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(x), signed_y);
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(x),
+                             signed_y);
 }
 
-// Two 32-weight blocks per register; `weights` holds their signed levels.
-inline __m512 TwoBlocks(__m512 acc, __m512i weights, float dw0, float dw1,
-                        const BlockQ8_0* y) {
-  const __m512i act = Join(Load256(y[0].qs), Load256(y[1].qs));
-  const __m512i sums = DotI8(_mm512_setzero_si512(), weights, act);
-  const __m512 d =
-      JoinScales(dw0 * HalfToFloat(y[0].d), dw1 * HalfToFloat(y[1].d));
-  return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(sums), acc);
+// The same for one block in a ymm.
+inline __m256i DotI8(__m256i x, __m256i y) {
+  const __mmask32 negative = _mm256_movepi8_mask(x);
+  const __m256i signed_y =
+      _mm256_mask_sub_epi8(y, negative, _mm256_setzero_si256(), y);
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(x),
+                             signed_y);
+}
+
+// acc[l] = fma(fl(dw * dx), p[l], acc[l]) for one block's lane sums p.
+inline __m256 AddBlock(__m256 acc, __m256 p, float dw, const BlockQ8_0& y) {
+  return _mm256_fmadd_ps(_mm256_set1_ps(dw * HalfToFloat(y.d)), p, acc);
+}
+
+// Blocks i and i + 1, whose signed levels fill `weights`, in block order.
+inline __m256 AddTwoBlocks(__m256 acc, __m512i weights, float dw0, float dw1,
+                           const BlockQ8_0* y) {
+  const __m512 p = _mm512_cvtepi32_ps(
+      DotI8(weights, Join(Load256(y[0].qs), Load256(y[1].qs))));
+  acc = AddBlock(acc, _mm512_castps512_ps256(p), dw0, y[0]);
+  return AddBlock(acc, _mm512_extractf32x8_ps(p, 1), dw1, y[1]);
+}
+
+// The 8-lane sums of a last, odd block.
+inline __m256 AddOneBlock(__m256 acc, __m256i weights, float dw,
+                          const BlockQ8_0& y) {
+  const __m256 p = _mm256_cvtepi32_ps(DotI8(weights, Load256(y.qs)));
+  return AddBlock(acc, p, dw, y);
 }
 
 }  // namespace
@@ -66,44 +86,37 @@ float DotQ8_0(const void* w, const void* x, int64_t n) {
   const BlockQ8_0* wb = static_cast<const BlockQ8_0*>(w);
   const BlockQ8_0* xb = static_cast<const BlockQ8_0*>(x);
   const int64_t nb = n / kQk32;
-  __m512 acc = _mm512_setzero_ps();
+  __m256 acc = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
-    acc = TwoBlocks(acc, Join(Load256(wb[i].qs), Load256(wb[i + 1].qs)),
-                    HalfToFloat(wb[i].d), HalfToFloat(wb[i + 1].d), xb + i);
+    acc = AddTwoBlocks(acc, Join(Load256(wb[i].qs), Load256(wb[i + 1].qs)),
+                       HalfToFloat(wb[i].d), HalfToFloat(wb[i + 1].d), xb + i);
   }
-  float sum = _mm512_reduce_add_ps(acc);
-  for (; i < nb; ++i) {  // an odd last block, scalar
-    int isum = 0;
-    for (int j = 0; j < kQk32; ++j) isum += wb[i].qs[j] * xb[i].qs[j];
-    sum += isum * (HalfToFloat(wb[i].d) * HalfToFloat(xb[i].d));
+  if (i < nb) {
+    acc = AddOneBlock(acc, Load256(wb[i].qs), HalfToFloat(wb[i].d), xb[i]);
   }
-  return sum;
+  return HorizontalSum(acc);
 }
 
 float DotQ4_0(const void* w, const void* x, int64_t n) {
   const BlockQ4_0* wb = static_cast<const BlockQ4_0*>(w);
   const BlockQ8_0* xb = static_cast<const BlockQ8_0*>(x);
   const int64_t nb = n / kQk32;
-  const __m512i eight = _mm512_set1_epi8(8);
-  __m512 acc = _mm512_setzero_ps();
+  const __m256i eight = _mm256_set1_epi8(8);
+  __m256 acc = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
     const __m512i q = _mm512_sub_epi8(
-        Join(Nibbles32(wb[i].qs), Nibbles32(wb[i + 1].qs)), eight);
-    acc = TwoBlocks(acc, q, HalfToFloat(wb[i].d), HalfToFloat(wb[i + 1].d),
-                    xb + i);
+        Join(Nibbles32(wb[i].qs), Nibbles32(wb[i + 1].qs)),
+        _mm512_set1_epi8(8));
+    acc = AddTwoBlocks(acc, q, HalfToFloat(wb[i].d), HalfToFloat(wb[i + 1].d),
+                       xb + i);
   }
-  float sum = _mm512_reduce_add_ps(acc);
-  for (; i < nb; ++i) {
-    int isum = 0;
-    for (int j = 0; j < kQk32 / 2; ++j) {
-      isum += ((wb[i].qs[j] & 0x0F) - 8) * xb[i].qs[j];
-      isum += ((wb[i].qs[j] >> 4) - 8) * xb[i].qs[j + kQk32 / 2];
-    }
-    sum += isum * HalfToFloat(wb[i].d) * HalfToFloat(xb[i].d);
+  if (i < nb) {
+    acc = AddOneBlock(acc, _mm256_sub_epi8(Nibbles32(wb[i].qs), eight),
+                      HalfToFloat(wb[i].d), xb[i]);
   }
-  return sum;
+  return HorizontalSum(acc);
 }
 
 }  // namespace layerpool::kernels::avx512

@@ -40,6 +40,13 @@ float DotQ5_0(const void* w, const void* x, int64_t n);
 float DotQ5_1(const void* w, const void* x, int64_t n);
 float DotQ8_0(const void* w, const void* x, int64_t n);
 float DotIQ4_NL(const void* w, const void* x, int64_t n);
+// The orders of llamafile's tinyBLAS, which llama.cpp uses for a batch
+// (MatMul): one accumulator per output. F32 and F16 need n % 16 == 0,
+// BF16 n % 32 == 0.
+float DotIQ4_NLBatch(const void* w, const void* x, int64_t n);
+float DotF32Batch(const void* w, const void* x, int64_t n);
+float DotF16Batch(const void* w, const void* x, int64_t n);
+float DotBF16Batch(const void* w, const void* x, int64_t n);
 // vec_dot_avx2_k.cc
 float DotQ2_K(const void* w, const void* x, int64_t n);
 float DotQ3_K(const void* w, const void* x, int64_t n);

@@ -1,17 +1,35 @@
 // Scalar reference dot products for the 256-weight super-block formats (the
-// K-quants and IQ4_XS) against Q8_K activations.
+// K-quants and IQ4_XS) against Q8_K activations, in the float order of
+// llama.cpp's x86 build, which is what the logits are compared with.
 //
 // Each function unpacks a super-block into its integer levels q[0..256) in
-// natural weight order and its per-sub-block integer scales (and minimums),
-// then forms, exactly in integers,
-//   isum  = sum over sub-blocks s of scale[s] * sum_{l in s} q[l] * y.qs[l]
-//   summs = sum over sub-blocks s of min[s] * (sum of y.qs over s)
-// (summs from the activations' bsums, as ggml does), and adds
-//   d * isum - dmin * summs,   d = x.d * y.d, dmin = x.dmin * y.d
-// to a float total. ggml's scalar code spreads isum over eight float lanes
-// and its SIMD code over vector lanes, so results agree to float rounding.
+// natural weight order and its per-sub-block integer scales (and minimums).
+// The integer part is exact; what the order below fixes is how it becomes a
+// float. ggml's AVX2 kernels (ggml_vec_dot_*_q8_K in ggml-cpu-quants.c, early
+// 2025; an AVX-512 build runs the same code, as these functions have no
+// AVX-512 branch) keep a super-block's sum in the eight int32 lanes of a
+// register: every 32-byte load of weights meets the 32 activations at the
+// same offsets and the multiply-adds sum products 4l..4l+3 into lane l, so
+//   lane[l] = sum over weights i with (i % 32) / 4 == l
+//             of scale(i) * q(i) * y(i),
+// the per-weight offsets (Q3_K's -4, Q6_K's -32) included. Then per
+// super-block, in block order, with d = x.d * y.d:
+//   acc[l] = fma(d, float(lane[l]), acc[l])                 (8 float lanes)
+// and at the end hsum_float_8: ((acc0 + acc4) + (acc2 + acc6)) +
+// ((acc1 + acc5) + (acc3 + acc7)). The minimum terms of Q2_K, Q4_K and Q5_K
+// (-dmin * sum_s min[s] * bsum[s]) are added in a way of their own per type,
+// described at each function. The SIMD kernels compute exactly this, so they
+// agree with these functions bit for bit (vec_dot_k_test.cc).
+//
+// llama.cpp runs these same functions for one token and for a batch: its
+// llamafile sgemm has no case for these types (and declines n < 2 anyway),
+// and at that commit nothing repacks them on x86 (Q4_K's 8x8 repacking for
+// AVX2 came in March 2025). So MatMul's batch path, a VecDot per output,
+// follows llama.cpp's batch path too.
 
-#include <cstring>
+#include <array>
+#include <cmath>
+#include <cstdint>
 
 #include "kernels/activation_blocks.h"
 #include "kernels/vec_dot_internal.h"
@@ -20,30 +38,47 @@
 namespace layerpool::kernels::ref {
 namespace {
 
-// sum_s scale[s] * sum_{l in sub-block s} q[l] * y[l], over 256 weights cut
-// into sub-blocks of `sub` weights.
-int ScaledSuperBlockDot(const int8_t* q, const int8_t* y, const int* scale,
-                        int sub) {
-  int isum = 0;
-  for (int s = 0; s < kQkK / sub; ++s) {
-    int block = 0;
-    for (int l = s * sub; l < (s + 1) * sub; ++l) block += q[l] * y[l];
-    isum += scale[s] * block;
+using Lanes = std::array<int32_t, 8>;
+
+// lane[(i % 32) / 4] += scale[i / sub] * q[i] * y[i] over the super-block.
+Lanes ScaledLaneSums(const int8_t* q, const int8_t* y, const int* scale,
+                     int sub) {
+  Lanes lanes{};
+  for (int i = 0; i < kQkK; ++i) {
+    lanes[(i % 32) / 4] += scale[i / sub] * q[i] * y[i];
   }
-  return isum;
+  return lanes;
 }
 
-// sum_s min[s] * (sum of the activations' quants over sub-block s), for 8
-// sub-blocks of 32 (two bsums each) or 16 of 16 (one each).
-int MinTerm(const int* min, const int16_t* bsums, int sub) {
-  int summs = 0;
-  const int per = sub / 16;
-  for (int s = 0; s < kQkK / sub; ++s) {
-    int bsum = 0;
-    for (int k = 0; k < per; ++k) bsum += bsums[s * per + k];
-    summs += min[s] * bsum;
+// acc[l] = fma(d, lanes[l], acc[l]) for every lane, as _mm256_fmadd_ps does.
+template <size_t kCount>
+void FmaLanes(float d, const std::array<int32_t, kCount>& lanes,
+              std::array<float, kCount>& acc) {
+  for (size_t l = 0; l < kCount; ++l) {
+    acc[l] = std::fma(d, static_cast<float>(lanes[l]), acc[l]);
   }
-  return summs;
+}
+
+// ggml's hsum_float_8: high half plus low half, then pairs, then the last
+// two.
+float HorizontalSum(const std::array<float, 8>& a) {
+  return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
+
+// The 4-lane version Q4_K ends its minimum accumulator with.
+float HorizontalSum(const std::array<float, 4>& a) {
+  return (a[0] + a[2]) + (a[1] + a[3]);
+}
+
+// Q4_K and Q5_K minimum terms in four lanes, as ggml's _mm_madd_epi16 of
+// the mins with the 32-weight activation sums: lane m holds sub-blocks 2m and
+// 2m + 1.
+std::array<int32_t, 4> MinLanesK4(const int* min, const int16_t* bsums) {
+  std::array<int32_t, 4> lanes{};
+  for (int s = 0; s < 8; ++s) {
+    lanes[s / 2] += min[s] * (bsums[2 * s] + bsums[2 * s + 1]);
+  }
+  return lanes;
 }
 
 // Weight 128 * half + 32 * j + l of the Q2_K/Q3_K layout lives in bits
@@ -73,11 +108,13 @@ int Nibble64(const uint8_t* qs, int i) {
 
 }  // namespace
 
-// x = d * sc * q - dmin * m, q in 0..3, 16 sub-blocks of 16.
+// x = d * sc * q - dmin * m, q in 0..3, 16 sub-blocks of 16. The minimum
+// term goes into the same accumulator, first: lane l gets min[2l] * bsum[2l]
+// + min[2l + 1] * bsum[2l + 1] times -dmin, then the block's scaled sums.
 float DotQ2_K(const void* w, const void* x, int64_t n) {
   const BlockQ2_K* wb = static_cast<const BlockQ2_K*>(w);
   const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
-  float sum = 0;
+  std::array<float, 8> acc{};
   for (int64_t i = 0; i < n / kQkK; ++i) {
     int8_t q[kQkK];
     int scale[16], min[16];
@@ -87,20 +124,21 @@ float DotQ2_K(const void* w, const void* x, int64_t n) {
       scale[s] = wb[i].scales[s] & 0xF;
       min[s] = wb[i].scales[s] >> 4;
     }
-    const int isum = ScaledSuperBlockDot(q, xb[i].qs, scale, 16);
-    const int summs = MinTerm(min, xb[i].bsums, 16);
+    Lanes min_lanes{};
+    for (int s = 0; s < 16; ++s) min_lanes[s / 2] += min[s] * xb[i].bsums[s];
     const float d = xb[i].d * Fp16ToFp32(wb[i].d);
     const float dmin = xb[i].d * Fp16ToFp32(wb[i].dmin);
-    sum += d * isum - dmin * summs;
+    FmaLanes(-dmin, min_lanes, acc);
+    FmaLanes(d, ScaledLaneSums(q, xb[i].qs, scale, 16), acc);
   }
-  return sum;
+  return HorizontalSum(acc);
 }
 
 // x = d * (sc - 32) * q, q = low two bits - (high bit ? 0 : 4).
 float DotQ3_K(const void* w, const void* x, int64_t n) {
   const BlockQ3_K* wb = static_cast<const BlockQ3_K*>(w);
   const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
-  float sum = 0;
+  std::array<float, 8> acc{};
   for (int64_t i = 0; i < n / kQkK; ++i) {
     int8_t q[kQkK];
     int scale[16];
@@ -113,37 +151,44 @@ float DotQ3_K(const void* w, const void* x, int64_t n) {
       const int top = (wb[i].scales[8 + s % 4] >> (2 * (s / 4))) & 3;
       scale[s] = (low | (top << 4)) - 32;
     }
-    const int isum = ScaledSuperBlockDot(q, xb[i].qs, scale, 16);
-    sum += Fp16ToFp32(wb[i].d) * xb[i].d * isum;
+    const float d = xb[i].d * Fp16ToFp32(wb[i].d);
+    FmaLanes(d, ScaledLaneSums(q, xb[i].qs, scale, 16), acc);
   }
-  return sum;
+  return HorizontalSum(acc);
 }
 
-// x = d * sc * q - dmin * m, q in 0..15, 8 sub-blocks of 32.
+// x = d * sc * q - dmin * m, q in 0..15, 8 sub-blocks of 32. The minimum
+// terms have an accumulator of their own, of four lanes (MinLanesK4), summed
+// on its own and added last.
 float DotQ4_K(const void* w, const void* x, int64_t n) {
   const BlockQ4_K* wb = static_cast<const BlockQ4_K*>(w);
   const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
-  float sum = 0;
+  std::array<float, 8> acc{};
+  std::array<float, 4> acc_min{};
   for (int64_t i = 0; i < n / kQkK; ++i) {
     int8_t q[kQkK];
     int scale[8], min[8];
     for (int l = 0; l < kQkK; ++l)
       q[l] = static_cast<int8_t>(Nibble64(wb[i].qs, l));
     for (int s = 0; s < 8; ++s) ScaleMinK4(s, wb[i].scales, &scale[s], &min[s]);
-    const int isum = ScaledSuperBlockDot(q, xb[i].qs, scale, 32);
-    const int summs = MinTerm(min, xb[i].bsums, 32);
-    const float d = Fp16ToFp32(wb[i].d) * xb[i].d;
-    const float dmin = Fp16ToFp32(wb[i].dmin) * xb[i].d;
-    sum += d * isum - dmin * summs;
+    const float d = xb[i].d * Fp16ToFp32(wb[i].d);
+    const float dmin = xb[i].d * Fp16ToFp32(wb[i].dmin);
+    FmaLanes(-dmin, MinLanesK4(min, xb[i].bsums), acc_min);
+    FmaLanes(d, ScaledLaneSums(q, xb[i].qs, scale, 32), acc);
   }
-  return sum;
+  return HorizontalSum(acc) + HorizontalSum(acc_min);
 }
 
-// As Q4_K with a fifth bit: bit 4 of weight 32k + l is bit k of qh[l].
+// As Q4_K with a fifth bit: bit 4 of weight 32k + l is bit k of qh[l]. Here
+// ggml sums the minimum terms of a block in integers and keeps a scalar
+// float, summs = fma(-dmin, sum, summs): its C source says
+// `summs += dmin * sum`, which the compiler fuses (GCC's default
+// -ffp-contract=fast for GNU C, which ggml's CMake build uses).
 float DotQ5_K(const void* w, const void* x, int64_t n) {
   const BlockQ5_K* wb = static_cast<const BlockQ5_K*>(w);
   const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
-  float sum = 0;
+  std::array<float, 8> acc{};
+  float summs = 0;
   for (int64_t i = 0; i < n / kQkK; ++i) {
     int8_t q[kQkK];
     int scale[8], min[8];
@@ -152,20 +197,22 @@ float DotQ5_K(const void* w, const void* x, int64_t n) {
       q[l] = static_cast<int8_t>(Nibble64(wb[i].qs, l) | (high << 4));
     }
     for (int s = 0; s < 8; ++s) ScaleMinK4(s, wb[i].scales, &scale[s], &min[s]);
-    const int isum = ScaledSuperBlockDot(q, xb[i].qs, scale, 32);
-    const int summs = MinTerm(min, xb[i].bsums, 32);
-    const float d = Fp16ToFp32(wb[i].d) * xb[i].d;
-    const float dmin = Fp16ToFp32(wb[i].dmin) * xb[i].d;
-    sum += d * isum - dmin * summs;
+    const float d = xb[i].d * Fp16ToFp32(wb[i].d);
+    const float dmin = xb[i].d * Fp16ToFp32(wb[i].dmin);
+    const std::array<int32_t, 4> min_lanes = MinLanesK4(min, xb[i].bsums);
+    const int32_t min_sum =
+        min_lanes[0] + min_lanes[1] + min_lanes[2] + min_lanes[3];
+    summs = std::fma(-dmin, static_cast<float>(min_sum), summs);
+    FmaLanes(d, ScaledLaneSums(q, xb[i].qs, scale, 32), acc);
   }
-  return sum;
+  return HorizontalSum(acc) + summs;
 }
 
 // x = d * sc * (q - 32), q in 0..63, 16 sub-blocks of 16 with int8 scales.
 float DotQ6_K(const void* w, const void* x, int64_t n) {
   const BlockQ6_K* wb = static_cast<const BlockQ6_K*>(w);
   const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
-  float sum = 0;
+  std::array<float, 8> acc{};
   for (int64_t i = 0; i < n / kQkK; ++i) {
     int8_t q[kQkK];
     int scale[16];
@@ -181,17 +228,17 @@ float DotQ6_K(const void* w, const void* x, int64_t n) {
       q[l] = static_cast<int8_t>((low | (top << 4)) - 32);
     }
     for (int s = 0; s < 16; ++s) scale[s] = wb[i].scales[s];
-    const int isum = ScaledSuperBlockDot(q, xb[i].qs, scale, 16);
-    sum += Fp16ToFp32(wb[i].d) * xb[i].d * isum;
+    const float d = xb[i].d * Fp16ToFp32(wb[i].d);
+    FmaLanes(d, ScaledLaneSums(q, xb[i].qs, scale, 16), acc);
   }
-  return sum;
+  return HorizontalSum(acc);
 }
 
 // x = d * (ls - 32) * kIq4NlValues[q], 8 sub-blocks of 32.
 float DotIQ4_XS(const void* w, const void* x, int64_t n) {
   const BlockIQ4_XS* wb = static_cast<const BlockIQ4_XS*>(w);
   const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
-  float sum = 0;
+  std::array<float, 8> acc{};
   for (int64_t i = 0; i < n / kQkK; ++i) {
     int8_t q[kQkK];
     int scale[8];
@@ -205,10 +252,10 @@ float DotIQ4_XS(const void* w, const void* x, int64_t n) {
                      (((wb[i].scales_h >> (2 * s)) & 3) << 4);
       scale[s] = ls - 32;
     }
-    const int isum = ScaledSuperBlockDot(q, xb[i].qs, scale, 32);
-    sum += Fp16ToFp32(wb[i].d) * xb[i].d * isum;
+    const float d = xb[i].d * Fp16ToFp32(wb[i].d);
+    FmaLanes(d, ScaledLaneSums(q, xb[i].qs, scale, 32), acc);
   }
-  return sum;
+  return HorizontalSum(acc);
 }
 
 }  // namespace layerpool::kernels::ref

@@ -110,7 +110,8 @@ void Stage::Attention(int64_t layer, const StageBatch& b) {
       const int h0 = static_cast<int>(item % hp_.n_head);
       const int h1 = static_cast<int>(std::min<int64_t>(hp_.n_head, h0 + end - item));
       kernels::AttendOneToken(shape, &q_[t * q_dim], b.caches[t]->Layer(local),
-                              b.positions[t] + 1, h0, h1, &attn_[t * q_dim],
+                              b.positions[t] + 1, /*in_batch=*/n > 1, h0, h1,
+                              &attn_[t * q_dim],
                               scratch);
       item += h1 - h0;
     }
@@ -160,8 +161,7 @@ void Stage::Layer(int64_t layer, const StageBatch& b) {
   }
   matmul(w.gate, norm_, gate_);
   matmul(w.up, norm_, up_);
-  kernels::SwiGlu(gate_.data(), up_.data(), static_cast<int64_t>(gate_.size()),
-                  gate_.data());
+  kernels::SwiGlu(gate_.data(), up_.data(), n, hp_.n_ff, gate_.data());
   matmul(w.down, gate_, proj_);
   kernels::Add(x_.data(), proj_.data(), static_cast<int64_t>(x_.size()));
 }

@@ -97,17 +97,6 @@ inline __m128i UnpackScalesMinsK4(const uint8_t* packed) {
   return _mm_or_si128(low, high);
 }
 
-// sum_j min[j] * (bsums[2j] + bsums[2j+1]) in eight int32 lanes, from the
-// unpacked scales and mins: each min is widened twice so that one multiply-
-// add pairs it with both of its sub-block's bsums.
-inline __m256i MinTermK4(__m128i scales_mins, const int16_t* bsums) {
-  const __m128i dup =
-      _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-  const __m256i mins = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales_mins, dup));
-  return _mm256_madd_epi16(
-      mins, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)));
-}
-
 // Bit k of each byte of `hbits`, moved to bit 4 (0 or 16 per byte). The
 // 16-bit shift carries bits across bytes, but the mask keeps only each
 // byte's own bit k.

@@ -22,8 +22,9 @@
 // ggml's SIMD quantize_row_q8_0/q8_1 (scale 127/amax, ties to even), which
 // differ from its scalar *_ref versions (1/d, ties away from zero) in the
 // last bit of a few quants; Q8_K follows quantize_row_q8_K_ref, which is what
-// x86 uses. The dot products compute the same integer sums as ggml, so they
-// agree with it up to the order of float additions (about 1e-6 relative).
+// x86 uses. The dot products compute the same integer sums as ggml and, on
+// every implementation, its float operations in its order (ggml's one-token
+// vec_dot; matmul.h picks the batch orders), so they give ggml's bits.
 //
 // Implementations: every type has a plain scalar version written to be read
 // (the oracle of the tests) and an AVX2 (+FMA, F16C) version; Q4_0, Q8_0,

@@ -61,28 +61,34 @@ float ReduceLanes(const float* lanes, int n_lanes) {
   return ReduceAdd16(r);
 }
 
-float DotF16(const uint16_t* x, const uint16_t* y, int n, bool in_batch,
-             bool avx2) {
+[[gnu::always_inline]] inline float DotF16(const uint16_t* x,
+                                           const uint16_t* y, int n,
+                                           bool in_batch, bool avx2) {
   const F16Order order = OrderFor(n, in_batch);
-  float lanes[64] = {};
-  if (avx2) {
-    avx2::FmaLanesF16(x, y, order.vector_end, order.lanes, lanes);
-  } else {
-    for (int64_t i = 0; i < order.vector_end; ++i) {
-      float& lane = lanes[i % order.lanes];
-      lane = std::fma(Fp16ToFp32(x[i]), Fp16ToFp32(y[i]), lane);
+  double sum = 0;
+  if (order.vector_end > 0) {
+    float lanes[64] = {};
+    if (avx2) {
+      avx2::FmaLanesF16(x, y, order.vector_end, order.lanes, lanes);
+    } else {
+      for (int64_t i = 0; i < order.vector_end; ++i) {
+        float& lane = lanes[i % order.lanes];
+        lane = std::fma(Fp16ToFp32(x[i]), Fp16ToFp32(y[i]), lane);
+      }
     }
+    sum = ReduceLanes(lanes, order.lanes);
   }
-  double sum = ReduceLanes(lanes, order.lanes);
   for (int64_t i = order.vector_end; i < n; ++i) {
     sum += static_cast<double>(Fp16ToFp32(x[i]) * Fp16ToFp32(y[i]));
   }
   return static_cast<float>(sum);
 }
 
-inline void AttendF16(const AttentionShape& s, const float* q, const KvLayerView& kv,
-               int64_t n_kv, bool in_batch, int head_begin, int head_end,
-               float* out, AttentionScratch& scratch) {
+// Inlined into AttendOneToken's FMA build, for GgmlExpf and DotF16.
+[[gnu::always_inline]] inline void AttendF16(
+    CpuIsa isa, const AttentionShape& s, const float* q, const KvLayerView& kv,
+    int64_t n_kv, bool in_batch, int head_begin, int head_end, float* out,
+    AttentionScratch& scratch) {
   const int group = s.n_head / s.n_head_kv;
   const int hd = s.head_dim;
   const int64_t n_padded = (n_kv + 31) / 32 * 32;
@@ -93,18 +99,28 @@ inline void AttendF16(const AttentionShape& s, const float* q, const KvLayerView
   float* scores = scratch.scores.data();
   uint16_t* q16 = reinterpret_cast<uint16_t*>(scratch.query.data());
   float* lanes = scratch.lanes.data();  // [lane][d]
-  const bool avx2 = ActiveIsa() >= CpuIsa::kAvx2;
+  const bool avx2 = isa >= CpuIsa::kAvx2;
+  // AVX-512 loops for the 16-lane orders.
+  const bool scores_avx512 = isa >= CpuIsa::kAvx512 &&
+                             OrderFor(hd, in_batch).lanes == 16 &&
+                             hd <= avx512::kMaxScoreHeadDim;
+  const bool values_avx512 = isa >= CpuIsa::kAvx512 && kqv_order.lanes == 16;
 
   for (int h = head_begin; h < head_end; ++h) {
     const size_t head = static_cast<size_t>(h / group) * hd * 2;
     for (int d = 0; d < hd; ++d) q16[d] = Fp32ToFp16(q[static_cast<size_t>(h) * hd + d]);
-    float max_score = -std::numeric_limits<float>::infinity();
-    for (int64_t p = 0; p < n_kv; ++p) {
-      const uint16_t* key =
-          reinterpret_cast<const uint16_t*>(kv.k + p * kv.row_bytes + head);
-      scores[p] = DotF16(key, q16, hd, in_batch, avx2) * s.scale;
-      max_score = std::max(max_score, scores[p]);
+    if (scores_avx512) {
+      avx512::ScoresF16Lanes16(kv.k + head, kv.row_bytes, n_kv, q16, hd,
+                               s.scale, scores);
+    } else {
+      for (int64_t p = 0; p < n_kv; ++p) {
+        const uint16_t* key =
+            reinterpret_cast<const uint16_t*>(kv.k + p * kv.row_bytes + head);
+        scores[p] = DotF16(key, q16, hd, in_batch, avx2) * s.scale;
+      }
     }
+    float max_score = -std::numeric_limits<float>::infinity();
+    for (int64_t p = 0; p < n_kv; ++p) max_score = std::max(max_score, scores[p]);
     double sum = 0;
     for (int64_t p0 = 0; p0 < n_kv; p0 += 16) {
       float group_exp[16] = {};
@@ -114,9 +130,17 @@ inline void AttendF16(const AttentionShape& s, const float* q, const KvLayerView
       sum += ReduceAdd16(group_exp);
     }
     const float inv = static_cast<float>(1.0 / sum);
+    float* o = out + static_cast<size_t>(h) * hd;
+    if (values_avx512) {
+      for (int64_t p = 0; p < n_kv; ++p) {
+        scores[p] = Fp16ToFp32(Fp32ToFp16(scores[p] * inv));
+      }
+      avx512::WeightedSumF16Lanes16(kv.v + head, kv.row_bytes, n_kv, scores,
+                                    hd, o);
+      continue;
+    }
 
     std::fill(lanes, lanes + static_cast<size_t>(kqv_order.lanes) * hd, 0.0f);
-    float* o = out + static_cast<size_t>(h) * hd;
     const int64_t vector_end = std::min(n_kv, kqv_order.vector_end);
     for (int64_t p = 0; p < vector_end; ++p) {
       const float w = Fp16ToFp32(Fp32ToFp16(scores[p] * inv));
@@ -149,12 +173,13 @@ inline void AttendF16(const AttentionShape& s, const float* q, const KvLayerView
 // Compiled twice, the FMA build chosen at load time where the CPU has it:
 // GgmlExpf's std::fma is then one instruction instead of a call to fmaf.
 [[gnu::target_clones("fma", "default")]]
-void AttendOneToken(const AttentionShape& s, const float* q,
-                    const KvLayerView& kv, int64_t n_kv, bool in_batch,
-                    int head_begin, int head_end, float* out,
-                    AttentionScratch& scratch) {
+void AttendOneTokenWithIsa(CpuIsa isa, const AttentionShape& s, const float* q,
+                           const KvLayerView& kv, int64_t n_kv, bool in_batch,
+                           int head_begin, int head_end, float* out,
+                           AttentionScratch& scratch) {
   if (kv.type == GgmlType::kF16) {
-    AttendF16(s, q, kv, n_kv, in_batch, head_begin, head_end, out, scratch);
+    AttendF16(isa, s, q, kv, n_kv, in_batch, head_begin, head_end, out,
+              scratch);
     return;
   }
   const int group = s.n_head / s.n_head_kv;
@@ -163,7 +188,7 @@ void AttendOneToken(const AttentionShape& s, const float* q,
   scratch.scores.resize(static_cast<size_t>(n_kv));
   scratch.query.resize(q_bytes);
   float* scores = scratch.scores.data();
-  const bool avx2 = ActiveIsa() >= CpuIsa::kAvx2;
+  const bool avx2 = isa >= CpuIsa::kAvx2;
 
   for (int h = head_begin; h < head_end; ++h) {
     const int hkv = h / group;
@@ -204,6 +229,14 @@ void AttendOneToken(const AttentionShape& s, const float* q,
       }
     }
   }
+}
+
+void AttendOneToken(const AttentionShape& s, const float* q,
+                    const KvLayerView& kv, int64_t n_kv, bool in_batch,
+                    int head_begin, int head_end, float* out,
+                    AttentionScratch& scratch) {
+  AttendOneTokenWithIsa(ActiveIsa(), s, q, kv, n_kv, in_batch, head_begin,
+                        head_end, out, scratch);
 }
 
 void AttendOneTokenReference(const AttentionShape& s, const float* q,

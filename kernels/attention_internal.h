@@ -1,8 +1,13 @@
-// SIMD pieces of AttendOneToken (attention.cc) and nothing else.
+// SIMD pieces of AttendOneToken (attention.cc) and nothing else, and its
+// instruction-set choice for tests.
 #ifndef LAYERPOOL_KERNELS_ATTENTION_INTERNAL_H_
 #define LAYERPOOL_KERNELS_ATTENTION_INTERNAL_H_
 
+#include <cstddef>
 #include <cstdint>
+
+#include "kernels/attention.h"
+#include "kernels/vec_dot.h"
 
 namespace layerpool::kernels::avx2 {
 
@@ -20,5 +25,37 @@ void FmaLanesF16(const uint16_t* x, const uint16_t* y, int64_t n, int n_lanes,
 void FmaScaledF16(float w, const uint16_t* v, float* lane, int n);
 
 }  // namespace layerpool::kernels::avx2
+
+// The 16-lane (batch) order of attention.cc's f16 path with AVX-512 F/BW/
+// DQ/VL; attention_avx512.cc.
+namespace layerpool::kernels::avx512 {
+
+inline constexpr int kMaxScoreHeadDim = 256;
+
+// scores[p] = (key p . q) * scale for p < n_kv, the product in 16 lanes and
+// reduced by ReduceAdd16; key p's head starts at k + p * row_bytes. q16 and
+// the keys are f16; head_dim % 16 == 0 and head_dim <= kMaxScoreHeadDim.
+void ScoresF16Lanes16(const uint8_t* k, size_t row_bytes, int64_t n_kv,
+                      const uint16_t* q16, int head_dim, float scale,
+                      float* scores);
+
+// out[d] = sum over p < n_kv of w[p] * value p[d], position p in lane p %
+// 16 (one FMA each), the lanes summed by ReduceAdd16; value p's head starts
+// at v + p * row_bytes, in f16. Any head_dim.
+void WeightedSumF16Lanes16(const uint8_t* v, size_t row_bytes, int64_t n_kv,
+                           const float* w, int head_dim, float* out);
+
+}  // namespace layerpool::kernels::avx512
+
+namespace layerpool::kernels {
+
+// AttendOneToken with the loops of `isa` (at most DetectedIsa()) in place of
+// ActiveIsa()'s; every choice gives the same bits.
+void AttendOneTokenWithIsa(CpuIsa isa, const AttentionShape& shape,
+                           const float* q, const KvLayerView& kv, int64_t n_kv,
+                           bool in_batch, int head_begin, int head_end,
+                           float* out, AttentionScratch& scratch);
+
+}  // namespace layerpool::kernels
 
 #endif  // LAYERPOOL_KERNELS_ATTENTION_INTERNAL_H_

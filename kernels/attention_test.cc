@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "kernels/attention_internal.h"
+#include "kernels/test_util.h"
 #include "kernels/vec_dot.h"
 #include "model/quant/blocks.h"
 
@@ -86,6 +87,45 @@ TEST(AttendOneTokenTest, MatchesReference) {
       for (int i = 0; i < q_dim; ++i) {
         EXPECT_NEAR(got[i], want[i], tolerance)
             << IsaName(ActiveIsa()) << " in_batch " << in_batch << " " << i;
+      }
+    }
+  }
+}
+
+// Every instruction set's loops give the scalar loops' bits, for one token
+// (64 lanes and a double tail) and for a batch (16 lanes), on head sizes
+// that take the AVX-512 loops whole (16, 32, 64), masked (8, 24) or not at
+// all (40: its products are not 16-lane), and cache lengths around the
+// 16-, 32- and 64-position boundaries.
+TEST(AttendOneTokenTest, InstructionSetsAgreeExactly) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int head_dim : {8, 16, 24, 32, 40, 64}) {
+    const AttentionShape shape{4, 2, head_dim,
+                               1.0f / std::sqrt(static_cast<float>(head_dim))};
+    const int kv_dim = shape.n_head_kv * head_dim;
+    const int q_dim = shape.n_head * head_dim;
+    for (int64_t n_kv : {1, 15, 33, 64, 100}) {
+      std::vector<float> q(q_dim);
+      for (float& f : q) f = normal(rng);
+      std::vector<uint16_t> k(n_kv * kv_dim), v(n_kv * kv_dim);
+      for (uint16_t& h : k) h = Fp32ToFp16(normal(rng));
+      for (uint16_t& h : v) h = Fp32ToFp16(normal(rng));
+      const KvLayerView kv{GgmlType::kF16, reinterpret_cast<uint8_t*>(k.data()),
+                           reinterpret_cast<uint8_t*>(v.data()),
+                           static_cast<size_t>(kv_dim) * 2};
+      for (bool in_batch : {false, true}) {
+        std::vector<float> want(q_dim);
+        AttentionScratch scratch;
+        AttendOneTokenWithIsa(CpuIsa::kScalar, shape, q.data(), kv, n_kv,
+                              in_batch, 0, shape.n_head, want.data(), scratch);
+        for (CpuIsa isa : testing::AvailableIsas()) {
+          std::vector<float> got(q_dim);
+          AttendOneTokenWithIsa(isa, shape, q.data(), kv, n_kv, in_batch, 0,
+                                shape.n_head, got.data(), scratch);
+          EXPECT_EQ(got, want) << IsaName(isa) << " head_dim " << head_dim
+                               << " n_kv " << n_kv << " in_batch " << in_batch;
+        }
       }
     }
   }

@@ -152,32 +152,55 @@ void QuantizeQ8Row(const float* x, int64_t nb, uint8_t* pair, int half) {
   }
 }
 
+namespace {
+
+// Whether llama.cpp hands a batch through a float-type matrix to llamafile's
+// tinyBLAS (sgemm.cpp, llamafile_sgemm), whose order differs from
+// ggml_vec_dot's (vec_dot_avx2.cc): only when the rows split into tiles of
+// 4 and each row into whole 512-bit steps.
+bool FloatBatchTakenByTinyBlas(GgmlType w_type, int64_t rows, int64_t cols) {
+  if (rows % 4 != 0) return false;
+  switch (w_type) {
+    case GgmlType::kF32:
+    case GgmlType::kF16:
+      return cols % 16 == 0;
+    case GgmlType::kBF16:
+      return cols % 32 == 0;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 VecDotFn RowDotFn(GgmlType w_type, CpuIsa isa, int64_t rows, int64_t cols,
                   int64_t n_tokens) {
   if (isa >= CpuIsa::kAvx2 && IsRepackedByLlamaCpp(w_type, rows)) {
     return &avx2::DotQ4_0Repacked;
   }
   if (n_tokens < 2 || isa < CpuIsa::kAvx2) return GetVecDotFn(w_type, isa);
-  // llama.cpp hands a batch of these to llamafile's tinyBLAS (sgemm.cpp,
-  // llamafile_sgemm), whose order differs from ggml_vec_dot's
-  // (vec_dot_avx2.cc). tinyBLAS takes the float types only when the rows
-  // split into tiles of 4 and each row into whole 512-bit steps.
-  switch (w_type) {
-    case GgmlType::kIQ4_NL:
-      return &avx2::DotIQ4_NLBatch;
-    case GgmlType::kF32:
-      if (rows % 4 == 0 && cols % 16 == 0) return &avx2::DotF32Batch;
-      break;
-    case GgmlType::kF16:
-      if (rows % 4 == 0 && cols % 16 == 0) return &avx2::DotF16Batch;
-      break;
-    case GgmlType::kBF16:
-      if (rows % 4 == 0 && cols % 32 == 0) return &avx2::DotBF16Batch;
-      break;
-    default:
-      break;
+  // tinyBLAS takes IQ4_NL batches too.
+  if (w_type == GgmlType::kIQ4_NL) return &avx2::DotIQ4_NLBatch;
+  if (FloatBatchTakenByTinyBlas(w_type, rows, cols)) {
+    switch (w_type) {
+      case GgmlType::kF32: return &avx2::DotF32Batch;
+      case GgmlType::kF16: return &avx2::DotF16Batch;
+      default: return &avx2::DotBF16Batch;
+    }
   }
   return GetVecDotFn(w_type, isa);
+}
+
+FloatTiledFn GetFloatTiledKernel(GgmlType w_type, CpuIsa isa, int64_t rows,
+                                 int64_t cols) {
+  if (isa < CpuIsa::kAvx512 || !FloatBatchTakenByTinyBlas(w_type, rows, cols)) {
+    return nullptr;
+  }
+  switch (w_type) {
+    case GgmlType::kF32: return &avx512::MatMulF32Batch;
+    case GgmlType::kF16: return &avx512::MatMulF16Batch;
+    default: return &avx512::MatMulBF16Batch;
+  }
 }
 
 bool IsMatMulSupported(GgmlType w_type) { return IsVecDotSupported(w_type); }
@@ -234,6 +257,19 @@ void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
       };
       if (pool != nullptr) {
         pool->ParallelFor(rows, rows_range);
+      } else {
+        rows_range(0, rows);
+      }
+      return;
+    }
+  }
+  if (n_tokens > 1) {
+    if (const FloatTiledFn tiled = GetFloatTiledKernel(w_type, isa, rows, cols)) {
+      auto rows_range = [&](int64_t r0, int64_t r1) {
+        tiled(wq, w_row_bytes, r0, r1, xq, x_row_bytes, n_tokens, cols, y, rows);
+      };
+      if (pool != nullptr) {
+        pool->ParallelFor(rows, rows_range, kRowBlock);
       } else {
         rows_range(0, rows);
       }

@@ -321,6 +321,52 @@ TEST(TiledMatMulIsaTest, InstructionSetsAgreeExactly) {
   }
 }
 
+// A batch through a float-type matrix that tinyBLAS takes (rows % 4 == 0,
+// whole 512-bit steps per row) gives tinyBLAS's per-output order, RowDotFn's
+// Dot*Batch, bit for bit: from the tiled AVX-512 kernel and from the AVX2
+// row-dot loop alike, whatever the thread count and however the tokens fall
+// into tiles. The cases cover row counts that leave 4-row and 16-row blocks
+// partial, and token counts that leave a partial token tile.
+TEST(FloatBatchTest, TiledKernelGivesTinyBlasOrder) {
+  for (GgmlType type : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16}) {
+    for (int64_t rows : {4, 36, 52}) {
+      for (int64_t n_tokens : {2, 7, 13}) {
+        std::mt19937 rng(static_cast<unsigned>(type) * 101 + rows + n_tokens);
+        const int64_t cols = 320;
+        const std::vector<uint8_t> w = RandomMatrix(rng, type, rows, cols);
+        const std::vector<float> x = RandomFloats(rng, n_tokens * cols);
+        for (CpuIsa isa : AvailableIsas()) {
+          if (isa < CpuIsa::kAvx2) continue;
+          const VecDotFn dot = RowDotFn(type, isa, rows, cols, n_tokens);
+          for (int threads : {1, 3}) {
+            ThreadPool pool(threads);
+            std::vector<float> y(static_cast<size_t>(rows * n_tokens));
+            MatMulWithIsa(isa, type, w.data(), rows, cols, x.data(), n_tokens,
+                          y.data(), &pool);
+            for (int64_t t = 0; t < n_tokens; ++t) {
+              const std::vector<uint8_t> xq = Quantized(
+                  type, std::vector<float>(x.begin() + t * cols,
+                                           x.begin() + (t + 1) * cols));
+              for (int64_t r = 0; r < rows; ++r) {
+                ASSERT_EQ(y[t * rows + r],
+                          dot(w.data() + r * Bytes(type, cols), xq.data(), cols))
+                    << TypeName(type) << " " << IsaName(isa) << " " << threads
+                    << " threads, " << rows << " rows, token " << t
+                    << " of " << n_tokens << ", row " << r;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  // The dot product itself is tinyBLAS's, not ggml_vec_dot's.
+  EXPECT_NE(RowDotFn(GgmlType::kF32, CpuIsa::kAvx2, 4, 320, 2),
+            GetVecDotFn(GgmlType::kF32, CpuIsa::kAvx2));
+  EXPECT_EQ(GetFloatTiledKernel(GgmlType::kF32, CpuIsa::kAvx512, 6, 320), nullptr);
+  EXPECT_EQ(GetFloatTiledKernel(GgmlType::kBF16, CpuIsa::kAvx512, 4, 48), nullptr);
+}
+
 // A Q4_0 matrix with rows % 8 == 0 follows llama.cpp's repacked order
 // exactly, for one token and for a batch, whatever the thread count.
 TEST(RepackedQ4_0Test, FollowsLlamaCppOrder) {

@@ -105,6 +105,11 @@ float ReduceLanes(const float* lanes, int n_lanes) {
                              OrderFor(hd, in_batch).lanes == 16 &&
                              hd <= avx512::kMaxScoreHeadDim;
   const bool values_avx512 = isa >= CpuIsa::kAvx512 && kqv_order.lanes == 16;
+  const bool scores_double_avx512 = isa >= CpuIsa::kAvx512 &&
+                                    OrderFor(hd, in_batch).vector_end == 0 &&
+                                    hd <= avx512::kMaxDoubleHeadDim;
+  scratch.sums.resize(static_cast<size_t>(hd));
+  double* sums = scratch.sums.data();
 
   for (int h = head_begin; h < head_end; ++h) {
     const size_t head = static_cast<size_t>(h / group) * hd * 2;
@@ -112,6 +117,9 @@ float ReduceLanes(const float* lanes, int n_lanes) {
     if (scores_avx512) {
       avx512::ScoresF16Lanes16(kv.k + head, kv.row_bytes, n_kv, q16, hd,
                                s.scale, scores);
+    } else if (scores_double_avx512) {
+      avx512::ScoresF16Double(kv.k + head, kv.row_bytes, n_kv, q16, hd,
+                              s.scale, scores);
     } else {
       for (int64_t p = 0; p < n_kv; ++p) {
         const uint16_t* key =
@@ -130,11 +138,12 @@ float ReduceLanes(const float* lanes, int n_lanes) {
       sum += ReduceAdd16(group_exp);
     }
     const float inv = static_cast<float>(1.0 / sum);
+    // The probabilities, rounded to f16: the values' weights.
+    for (int64_t p = 0; p < n_kv; ++p) {
+      scores[p] = Fp16ToFp32(Fp32ToFp16(scores[p] * inv));
+    }
     float* o = out + static_cast<size_t>(h) * hd;
     if (values_avx512) {
-      for (int64_t p = 0; p < n_kv; ++p) {
-        scores[p] = Fp16ToFp32(Fp32ToFp16(scores[p] * inv));
-      }
       avx512::WeightedSumF16Lanes16(kv.v + head, kv.row_bytes, n_kv, scores,
                                     hd, o);
       continue;
@@ -143,7 +152,7 @@ float ReduceLanes(const float* lanes, int n_lanes) {
     std::fill(lanes, lanes + static_cast<size_t>(kqv_order.lanes) * hd, 0.0f);
     const int64_t vector_end = std::min(n_kv, kqv_order.vector_end);
     for (int64_t p = 0; p < vector_end; ++p) {
-      const float w = Fp16ToFp32(Fp32ToFp16(scores[p] * inv));
+      const float w = scores[p];
       const uint16_t* v16 =
           reinterpret_cast<const uint16_t*>(kv.v + p * kv.row_bytes + head);
       float* lane = lanes + (p % kqv_order.lanes) * hd;
@@ -156,15 +165,21 @@ float ReduceLanes(const float* lanes, int n_lanes) {
     float column[64];
     for (int d = 0; d < hd; ++d) {
       for (int l = 0; l < kqv_order.lanes; ++l) column[l] = lanes[l * hd + d];
-      double sum_d = ReduceLanes(column, kqv_order.lanes);
+      sums[d] = ReduceLanes(column, kqv_order.lanes);
+    }
+    if (isa >= CpuIsa::kAvx512) {
+      avx512::AddProductsF16Double(kv.v + head, kv.row_bytes, vector_end, n_kv,
+                                   scores, hd, sums);
+    } else {
       for (int64_t p = vector_end; p < n_kv; ++p) {
-        const float w = Fp16ToFp32(Fp32ToFp16(scores[p] * inv));
         const uint16_t* v16 =
             reinterpret_cast<const uint16_t*>(kv.v + p * kv.row_bytes + head);
-        sum_d += static_cast<double>(Fp16ToFp32(v16[d]) * w);
+        for (int d = 0; d < hd; ++d) {
+          sums[d] += static_cast<double>(Fp16ToFp32(v16[d]) * scores[p]);
+        }
       }
-      o[d] = static_cast<float>(sum_d);
     }
+    for (int d = 0; d < hd; ++d) o[d] = static_cast<float>(sums[d]);
   }
 }
 

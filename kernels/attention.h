@@ -43,6 +43,7 @@ struct AttentionScratch {
   std::vector<float> scores;
   std::vector<uint8_t> query;  // the query in the key's type
   std::vector<float> lanes;    // the f16 path's value accumulators
+  std::vector<double> sums;    // and its sums in double
 };
 
 // out[h * head_dim + d] for query heads h in [head_begin, head_end),

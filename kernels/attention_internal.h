@@ -45,6 +45,21 @@ void ScoresF16Lanes16(const uint8_t* k, size_t row_bytes, int64_t n_kv,
 void WeightedSumF16Lanes16(const uint8_t* v, size_t row_bytes, int64_t n_kv,
                            const float* w, int head_dim, float* out);
 
+
+// ggml_vec_dot_f16 where the whole product is its double tail (fewer than
+// 64 elements): scores[p] = float(sum over d, in order, in double, of the
+// float product key p[d] * q[d]) * scale. head_dim <= kMaxDoubleHeadDim.
+inline constexpr int kMaxDoubleHeadDim = 64;
+void ScoresF16Double(const uint8_t* k, size_t row_bytes, int64_t n_kv,
+                     const uint16_t* q16, int head_dim, float scale,
+                     float* scores);
+
+// The double tail of the values' weighted sum: for p in [p_begin, p_end) in
+// order, sums[d] += double(float(value p[d] * w[p])), d < head_dim.
+void AddProductsF16Double(const uint8_t* v, size_t row_bytes, int64_t p_begin,
+                          int64_t p_end, const float* w, int head_dim,
+                          double* sums);
+
 }  // namespace layerpool::kernels::avx512
 
 namespace layerpool::kernels {

@@ -96,7 +96,8 @@ TEST(AttendOneTokenTest, MatchesReference) {
 // (64 lanes and a double tail) and for a batch (16 lanes), on head sizes
 // that take the AVX-512 loops whole (16, 32, 64), masked (8, 24) or not at
 // all (40: its products are not 16-lane), and cache lengths around the
-// 16-, 32- and 64-position boundaries.
+// 16-, 32- and 64-position boundaries (80: 64 positions in lanes, 16 in
+// the double tail).
 TEST(AttendOneTokenTest, InstructionSetsAgreeExactly) {
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -105,7 +106,7 @@ TEST(AttendOneTokenTest, InstructionSetsAgreeExactly) {
                                1.0f / std::sqrt(static_cast<float>(head_dim))};
     const int kv_dim = shape.n_head_kv * head_dim;
     const int q_dim = shape.n_head * head_dim;
-    for (int64_t n_kv : {1, 15, 33, 64, 100}) {
+    for (int64_t n_kv : {1, 15, 33, 64, 80, 100}) {
       std::vector<float> q(q_dim);
       for (float& f : q) f = normal(rng);
       std::vector<uint16_t> k(n_kv * kv_dim), v(n_kv * kv_dim);

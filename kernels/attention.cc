@@ -61,6 +61,25 @@ float ReduceLanes(const float* lanes, int n_lanes) {
   return ReduceAdd16(r);
 }
 
+// The values' weights from the scores, in place: the softmax of
+// ggml_vec_soft_max_f32, then rounded to f16 as mul_mat(V, KQ) rounds them.
+[[gnu::always_inline]] inline void ProbabilitiesF16(float* scores, int64_t n) {
+  float max_score = -std::numeric_limits<float>::infinity();
+  for (int64_t p = 0; p < n; ++p) max_score = std::max(max_score, scores[p]);
+  double sum = 0;
+  for (int64_t p0 = 0; p0 < n; p0 += 16) {
+    float group_exp[16] = {};
+    for (int64_t p = p0; p < std::min(n, p0 + 16); ++p) {
+      group_exp[p - p0] = scores[p] = GgmlExpf(scores[p] - max_score);
+    }
+    sum += ReduceAdd16(group_exp);
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t p = 0; p < n; ++p) {
+    scores[p] = Fp16ToFp32(Fp32ToFp16(scores[p] * inv));
+  }
+}
+
 [[gnu::always_inline]] inline float DotF16(const uint16_t* x,
                                            const uint16_t* y, int n,
                                            bool in_batch, bool avx2) {
@@ -127,20 +146,10 @@ float ReduceLanes(const float* lanes, int n_lanes) {
         scores[p] = DotF16(key, q16, hd, in_batch, avx2) * s.scale;
       }
     }
-    float max_score = -std::numeric_limits<float>::infinity();
-    for (int64_t p = 0; p < n_kv; ++p) max_score = std::max(max_score, scores[p]);
-    double sum = 0;
-    for (int64_t p0 = 0; p0 < n_kv; p0 += 16) {
-      float group_exp[16] = {};
-      for (int64_t p = p0; p < std::min(n_kv, p0 + 16); ++p) {
-        group_exp[p - p0] = scores[p] = GgmlExpf(scores[p] - max_score);
-      }
-      sum += ReduceAdd16(group_exp);
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    // The probabilities, rounded to f16: the values' weights.
-    for (int64_t p = 0; p < n_kv; ++p) {
-      scores[p] = Fp16ToFp32(Fp32ToFp16(scores[p] * inv));
+    if (isa >= CpuIsa::kAvx512) {
+      avx512::ProbabilitiesF16(scores, n_kv);
+    } else {
+      ProbabilitiesF16(scores, n_kv);
     }
     float* o = out + static_cast<size_t>(h) * hd;
     if (values_avx512) {

@@ -19,6 +19,8 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include "kernels/simd_avx512.h"  // inside the target region, on purpose
+
 namespace layerpool::kernels::avx512 {
 namespace {
 
@@ -27,6 +29,34 @@ inline __m512 LoadF16x16(const uint16_t* p, __mmask16 mask) {
 }
 
 }  // namespace
+
+void ProbabilitiesF16(float* scores, int64_t n) {
+  __m512 max16 = _mm512_set1_ps(-__builtin_inff());
+  for (int64_t p = 0; p < n; p += 16) {
+    const __mmask16 mask = n - p >= 16 ? 0xFFFF : (1u << (n - p)) - 1;
+    max16 = _mm512_mask_max_ps(max16, mask, max16,
+                               _mm512_maskz_loadu_ps(mask, scores + p));
+  }
+  const __m512 max_score = _mm512_set1_ps(_mm512_reduce_max_ps(max16));
+  double sum = 0;
+  for (int64_t p = 0; p < n; p += 16) {
+    const __mmask16 mask = n - p >= 16 ? 0xFFFF : (1u << (n - p)) - 1;
+    const __m512 e = _mm512_maskz_mov_ps(
+        mask, GgmlExpf16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, scores + p),
+                                       max_score)));
+    _mm512_mask_storeu_ps(scores + p, mask, e);
+    sum += _mm512_reduce_add_ps(e);
+  }
+  const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / sum));
+  for (int64_t p = 0; p < n; p += 16) {
+    const __mmask16 mask = n - p >= 16 ? 0xFFFF : (1u << (n - p)) - 1;
+    const __m512 w = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, scores + p), inv);
+    _mm512_mask_storeu_ps(
+        scores + p, mask,
+        _mm512_cvtph_ps(_mm512_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT |
+                                               _MM_FROUND_NO_EXC)));
+  }
+}
 
 void ScoresF16Lanes16(const uint8_t* k, size_t row_bytes, int64_t n_kv,
                       const uint16_t* q16, int head_dim, float scale,

@@ -32,6 +32,11 @@ namespace layerpool::kernels::avx512 {
 
 inline constexpr int kMaxScoreHeadDim = 256;
 
+// The softmax of scores[0, n) as ggml_vec_soft_max_f32 computes it (exp by
+// GgmlExpf in groups of 16, each group's ReduceAdd16 added into a double),
+// times float(1 / sum), rounded to f16: the values' weights, in place.
+void ProbabilitiesF16(float* scores, int64_t n);
+
 // scores[p] = (key p . q) * scale for p < n_kv, the product in 16 lanes and
 // reduced by ReduceAdd16; key p's head starts at k + p * row_bytes. q16 and
 // the keys are f16; head_dim % 16 == 0 and head_dim <= kMaxScoreHeadDim.

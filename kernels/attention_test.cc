@@ -107,8 +107,10 @@ TEST(AttendOneTokenTest, InstructionSetsAgreeExactly) {
     const int kv_dim = shape.n_head_kv * head_dim;
     const int q_dim = shape.n_head * head_dim;
     for (int64_t n_kv : {1, 15, 33, 64, 80, 100}) {
+      // Large queries push most exponentials to ggml_v_expf's saturation.
+      const float q_scale = n_kv == 80 ? 300.0f : 1.0f;
       std::vector<float> q(q_dim);
-      for (float& f : q) f = normal(rng);
+      for (float& f : q) f = q_scale * normal(rng);
       std::vector<uint16_t> k(n_kv * kv_dim), v(n_kv * kv_dim);
       for (uint16_t& h : k) h = Fp32ToFp16(normal(rng));
       for (uint16_t& h : v) h = Fp32ToFp16(normal(rng));

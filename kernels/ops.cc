@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "kernels/ggml_float.h"
+#include "kernels/ops_internal.h"
 
 // Each function keeps ggml's order of float operations (ggml-cpu.c,
 // ggml_compute_forward_*): float arithmetic is not associative, and the
@@ -93,14 +94,22 @@ void SoftmaxCausal(const float* x, int64_t n, int64_t n_visible, float scale,
 // Compiled twice, the FMA build chosen at load time where the CPU has it:
 // GgmlExpf's std::fma is then one instruction instead of a call to fmaf.
 [[gnu::target_clones("fma", "default")]]
-void Silu(const float* x, int64_t n, float* y) {
+void SiluWithIsa(CpuIsa isa, const float* x, int64_t n, float* y) {
   const int64_t vector_end = n / 16 * 16;
-  for (int64_t i = 0; i < vector_end; ++i) {
-    y[i] = x[i] / (1.0f + GgmlExpf(0.0f - x[i]));
+  if (isa >= CpuIsa::kAvx512) {
+    avx512::SiluGroups(x, vector_end, y);
+  } else {
+    for (int64_t i = 0; i < vector_end; ++i) {
+      y[i] = x[i] / (1.0f + GgmlExpf(0.0f - x[i]));
+    }
   }
   for (int64_t i = vector_end; i < n; ++i) {
     y[i] = x[i] / (1.0f + std::exp(-x[i]));
   }
+}
+
+void Silu(const float* x, int64_t n, float* y) {
+  SiluWithIsa(ActiveIsa(), x, n, y);
 }
 
 void SwiGlu(const float* gate, const float* up, int64_t n_rows, int64_t row,

@@ -1,12 +1,16 @@
 #include "kernels/ops.h"
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "kernels/ggml_float.h"
+#include "kernels/ops_internal.h"
+#include "kernels/test_util.h"
 
 // Each op against a straightforward double-precision formula. Tolerances are
 // relative to the size of the values involved and state the float rounding
@@ -167,6 +171,30 @@ TEST(ActivationTest, SiluAndSwiGluMatchDoubleFormula) {
   std::vector<float> in_place = g;
   SwiGlu(in_place.data(), u.data(), 10, n / 10, in_place.data());
   EXPECT_EQ(in_place, sw);
+}
+
+// Every instruction set's Silu gives the scalar loop's bits, over the range
+// and at ggml_v_expf's flushes (|x| > ~133), zeros and infinities.
+TEST(ActivationTest, SiluInstructionSetsAgreeExactly) {
+  std::mt19937 rng(8);
+  std::vector<float> x = Random(rng, 1000, 30.0f);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (float special : {0.0f, -0.0f, 1e-30f, -1e-30f, 88.0f, -88.0f, 150.0f,
+                        -150.0f, 1e30f, -1e30f, inf, -inf}) {
+    x.push_back(special);
+  }
+  const int64_t n = static_cast<int64_t>(x.size());  // 1012: a tail of 4
+  std::vector<float> want(n);
+  SiluWithIsa(CpuIsa::kScalar, x.data(), n, want.data());
+  for (CpuIsa isa : testing::AvailableIsas()) {
+    std::vector<float> got(n);
+    SiluWithIsa(isa, x.data(), n, got.data());
+    for (int64_t i = 0; i < n; ++i) {
+      // NaN == NaN fails EXPECT_EQ; compare bits.
+      EXPECT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+          << IsaName(isa) << " x " << x[i];
+    }
+  }
 }
 
 // ggml's polynomial exp: within 3 ulp (it documents 1.45 ulp plus the

@@ -191,11 +191,15 @@ VecDotFn RowDotFn(GgmlType w_type, CpuIsa isa, int64_t rows, int64_t cols,
   return GetVecDotFn(w_type, isa);
 }
 
-FloatTiledFn GetFloatTiledKernel(GgmlType w_type, CpuIsa isa, int64_t rows,
+BatchTiledFn GetBatchTiledKernel(GgmlType w_type, CpuIsa isa, int64_t rows,
                                  int64_t cols) {
-  if (isa < CpuIsa::kAvx512 || !FloatBatchTakenByTinyBlas(w_type, rows, cols)) {
-    return nullptr;
+  if (isa < CpuIsa::kAvx512) return nullptr;
+  switch (w_type) {
+    case GgmlType::kQ4_K: return &avx512::MatMulQ4_KBatch;
+    case GgmlType::kQ6_K: return &avx512::MatMulQ6_KBatch;
+    default: break;
   }
+  if (!FloatBatchTakenByTinyBlas(w_type, rows, cols)) return nullptr;
   switch (w_type) {
     case GgmlType::kF32: return &avx512::MatMulF32Batch;
     case GgmlType::kF16: return &avx512::MatMulF16Batch;
@@ -264,7 +268,7 @@ void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
     }
   }
   if (n_tokens > 1) {
-    if (const FloatTiledFn tiled = GetFloatTiledKernel(w_type, isa, rows, cols)) {
+    if (const BatchTiledFn tiled = GetBatchTiledKernel(w_type, isa, rows, cols)) {
       auto rows_range = [&](int64_t r0, int64_t r1) {
         tiled(wq, w_row_bytes, r0, r1, xq, x_row_bytes, n_tokens, cols, y, rows);
       };

@@ -1,6 +1,6 @@
 // The kernels behind MatMul (matmul.cc and nothing else): register-tiled
-// prefill kernels for the Q8_0-activation formats (Q8_0 and Q4_0 weights)
-// and the float types, which compute a tile of outputs per pass over the
+// prefill kernels for the Q8_0-activation formats (Q8_0 and Q4_0 weights),
+// the float types, Q4_K and Q6_K, which compute a tile of outputs per pass over the
 // blocks instead of one dot product per output; one-token kernels that run several rows at once;
 // and the choice of the per-output order for everything else (RowDotFn).
 //
@@ -103,19 +103,19 @@ TiledKernel GetTiledKernel(GgmlType w_type, CpuIsa isa, int64_t rows);
 VecDotFn RowDotFn(GgmlType w_type, CpuIsa isa, int64_t rows, int64_t cols,
                   int64_t n_tokens);
 
-// A batch through a float-type matrix in tinyBLAS's order, register-tiled:
-// y[t * ldy + r] = RowDotFn's Dot*Batch(row r, token t), bit for bit, for r
-// in [r0, r1) and every token; x holds n_tokens rows of x_row_bytes bytes in
-// the vec_dot type.
-using FloatTiledFn = void (*)(const uint8_t* w, int64_t w_row_bytes,
+// A batch through a matrix whose activations are already in the vec_dot
+// type, register-tiled: y[t * ldy + r] = RowDotFn's dot(row r, token t),
+// bit for bit, for r in [r0, r1) and every token; x holds n_tokens rows of
+// x_row_bytes bytes. For the float types (tinyBLAS's order) and Q4_K/Q6_K
+// (ggml_vec_dot's).
+using BatchTiledFn = void (*)(const uint8_t* w, int64_t w_row_bytes,
                               int64_t r0, int64_t r1, const uint8_t* x,
                               int64_t x_row_bytes, int64_t n_tokens,
                               int64_t cols, float* y, int64_t ldy);
 
-// The tiled kernel for a batch through a rows x cols float-type matrix at or
-// below `isa`, or nullptr where there is none (or tinyBLAS would not take
-// the matrix).
-FloatTiledFn GetFloatTiledKernel(GgmlType w_type, CpuIsa isa, int64_t rows,
+// The BatchTiledFn for a batch through a rows x cols matrix at or below
+// `isa`, or nullptr where there is none.
+BatchTiledFn GetBatchTiledKernel(GgmlType w_type, CpuIsa isa, int64_t rows,
                                  int64_t cols);
 
 // The plain C++ QuantizeQ8RowFn: QuantizeActivations, rearranged.
@@ -155,7 +155,8 @@ void MatMulQ8_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
                 const Q8Batch& x, float* y, int64_t ldy, void* pack);
 void MatMulQ4_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
                 const Q8Batch& x, float* y, int64_t ldy, void* pack);
-// FloatTiledFns (matmul_float_avx512.cc; F/BW/DQ/VL only).
+// BatchTiledFns: matmul_float_avx512.cc (F/BW/DQ/VL only) and
+// matmul_k_avx512.cc.
 void MatMulF32Batch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
                     int64_t r1, const uint8_t* x, int64_t x_row_bytes,
                     int64_t n_tokens, int64_t cols, float* y, int64_t ldy);
@@ -163,6 +164,12 @@ void MatMulF16Batch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
                     int64_t r1, const uint8_t* x, int64_t x_row_bytes,
                     int64_t n_tokens, int64_t cols, float* y, int64_t ldy);
 void MatMulBF16Batch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
+                     int64_t r1, const uint8_t* x, int64_t x_row_bytes,
+                     int64_t n_tokens, int64_t cols, float* y, int64_t ldy);
+void MatMulQ4_KBatch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
+                     int64_t r1, const uint8_t* x, int64_t x_row_bytes,
+                     int64_t n_tokens, int64_t cols, float* y, int64_t ldy);
+void MatMulQ6_KBatch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
                      int64_t r1, const uint8_t* x, int64_t x_row_bytes,
                      int64_t n_tokens, int64_t cols, float* y, int64_t ldy);
 }  // namespace avx512

@@ -321,18 +321,20 @@ TEST(TiledMatMulIsaTest, InstructionSetsAgreeExactly) {
   }
 }
 
-// A batch through a float-type matrix that tinyBLAS takes (rows % 4 == 0,
-// whole 512-bit steps per row) gives tinyBLAS's per-output order, RowDotFn's
-// Dot*Batch, bit for bit: from the tiled AVX-512 kernel and from the AVX2
-// row-dot loop alike, whatever the thread count and however the tokens fall
-// into tiles. The cases cover row counts that leave 4-row and 16-row blocks
-// partial, and token counts that leave a partial token tile.
-TEST(FloatBatchTest, TiledKernelGivesTinyBlasOrder) {
-  for (GgmlType type : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16}) {
+// A batch through a matrix with a BatchTiledFn gives RowDotFn's per-output
+// order bit for bit (for the float types tinyBLAS's, which it takes where
+// rows % 4 == 0 and rows are whole 512-bit steps; for Q4_K and Q6_K
+// ggml_vec_dot's): from the tiled AVX-512 kernel and from the row-dot loop
+// alike, whatever the thread count and however the tokens fall into tiles.
+// The cases cover row counts that leave 4-row and 16-row blocks partial,
+// and token counts that leave a partial token tile.
+TEST(BatchTiledTest, GivesRowDotOrder) {
+  for (GgmlType type : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16,
+                        GgmlType::kQ4_K, GgmlType::kQ6_K}) {
     for (int64_t rows : {4, 36, 52}) {
       for (int64_t n_tokens : {2, 7, 13}) {
         std::mt19937 rng(static_cast<unsigned>(type) * 101 + rows + n_tokens);
-        const int64_t cols = 320;
+        const int64_t cols = BlockSize(type) == kQkK ? 512 : 320;
         const std::vector<uint8_t> w = RandomMatrix(rng, type, rows, cols);
         const std::vector<float> x = RandomFloats(rng, n_tokens * cols);
         for (CpuIsa isa : AvailableIsas()) {
@@ -363,8 +365,8 @@ TEST(FloatBatchTest, TiledKernelGivesTinyBlasOrder) {
   // The dot product itself is tinyBLAS's, not ggml_vec_dot's.
   EXPECT_NE(RowDotFn(GgmlType::kF32, CpuIsa::kAvx2, 4, 320, 2),
             GetVecDotFn(GgmlType::kF32, CpuIsa::kAvx2));
-  EXPECT_EQ(GetFloatTiledKernel(GgmlType::kF32, CpuIsa::kAvx512, 6, 320), nullptr);
-  EXPECT_EQ(GetFloatTiledKernel(GgmlType::kBF16, CpuIsa::kAvx512, 4, 48), nullptr);
+  EXPECT_EQ(GetBatchTiledKernel(GgmlType::kF32, CpuIsa::kAvx512, 6, 320), nullptr);
+  EXPECT_EQ(GetBatchTiledKernel(GgmlType::kBF16, CpuIsa::kAvx512, 4, 48), nullptr);
 }
 
 // A Q4_0 matrix with rows % 8 == 0 follows llama.cpp's repacked order

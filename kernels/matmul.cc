@@ -132,6 +132,7 @@ TiledKernel GetTiledKernel(GgmlType w_type, CpuIsa isa, int64_t rows) {
 MatVecFn GetMatVecKernel(GgmlType w_type, CpuIsa isa, int64_t rows) {
   if (isa >= CpuIsa::kAvx512) {
     if (w_type == GgmlType::kQ8_0) return &avx512::MatVecQ8_0;
+    if (w_type == GgmlType::kF32) return &avx512::MatVecF32;
     if (IsRepackedByLlamaCpp(w_type, rows)) return &avx512::MatVecQ4_0x8;
   }
   return nullptr;
@@ -253,11 +254,10 @@ void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
   const uint8_t* wq = static_cast<const uint8_t*>(w);
   if (n_tokens == 1) {
     if (const MatVecFn matvec = GetMatVecKernel(w_type, isa, rows)) {
-      const int64_t nb = cols / kQk32;  // the kernels are for 32-blocks
       auto rows_range = [&](int64_t r0, int64_t r1) {
         void* scratch =
-            pack_scratch.Get(static_cast<size_t>(MatVecScratchBytes(nb)));
-        matvec(wq, w_row_bytes, r0, r1, xq, nb, y, scratch);
+            pack_scratch.Get(static_cast<size_t>(MatVecScratchBytes(cols)));
+        matvec(wq, w_row_bytes, r0, r1, xq, cols, y, scratch);
       };
       if (pool != nullptr) {
         pool->ParallelFor(rows, rows_range);

@@ -305,7 +305,8 @@ void MatVecQ8_0Streams(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
 }
 
 void MatVecQ8_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
-                const void* xq, int64_t nb, float* y, void* scratch) {
+                const void* xq, int64_t cols, float* y, void* scratch) {
+  const int64_t nb = cols / kQk32;
   const BlockQ8_0* x = static_cast<const BlockQ8_0*>(xq);
   // Per block: the lanes' biases and the activations' scale.
   int32_t* bias = static_cast<int32_t*>(scratch);

@@ -1,4 +1,5 @@
-// Register-tiled prefill for F32, F16 and BF16 matrices, in the order
+// Register-tiled prefill for F32, F16 and BF16 matrices (and, at the end,
+// a one-token F32 kernel in ggml_vec_dot_f32's order), in the order
 // llama.cpp's batch path gives them (llamafile's tinyBLAS, RowDotFn's
 // Dot*Batch): each output has one 16-lane accumulator, lane l taking the
 // products of elements c + l of every 16-element step c (BF16: of the pair
@@ -150,6 +151,60 @@ void MatMulBF16Batch(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t 
                      const uint8_t* x, int64_t x_row_bytes, int64_t n_tokens,
                      int64_t cols, float* y, int64_t ldy) {
   MatMul<BF16>(w, w_row_bytes, r0, r1, x, x_row_bytes, n_tokens, cols, y, ldy);
+}
+
+namespace {
+
+// ggml_vec_dot_f32 for rows [r, r + RM): 64-element steps into four 16-lane
+// accumulators per row (the activations' four vectors loaded once for all
+// rows), reduced as ((a0 + a2) + (a1 + a3)) and then by
+// _mm512_reduce_add_ps, and the elements past the last step fused into
+// that sum one by one (ggml's C compiler contracts its tail loop).
+template <int RM>
+void MatVecRows(const uint8_t* w, int64_t w_row_bytes, int64_t r,
+                const float* x, int64_t cols, float* y) {
+  const int64_t steps_end = cols & ~int64_t{63};
+  const float* rows[RM];
+  __m512 acc[RM][4];
+#pragma GCC unroll 4
+  for (int i = 0; i < RM; ++i) {
+    rows[i] = reinterpret_cast<const float*>(w + (r + i) * w_row_bytes);
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < steps_end; k += 64) {
+    __m512 xv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) xv[j] = _mm512_loadu_ps(x + k + 16 * j);
+#pragma GCC unroll 4
+    for (int i = 0; i < RM; ++i) {
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        acc[i][j] = _mm512_fmadd_ps(_mm512_loadu_ps(rows[i] + k + 16 * j),
+                                    xv[j], acc[i][j]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < RM; ++i) {
+    const __m512 sum4 = _mm512_add_ps(_mm512_add_ps(acc[i][0], acc[i][2]),
+                                      _mm512_add_ps(acc[i][1], acc[i][3]));
+    __m128 sum = _mm_set_ss(_mm512_reduce_add_ps(sum4));
+    for (int64_t k = steps_end; k < cols; ++k) {
+      sum = _mm_fmadd_ss(_mm_set_ss(rows[i][k]), _mm_set_ss(x[k]), sum);
+    }
+    y[r + i] = _mm_cvtss_f32(sum);
+  }
+}
+
+}  // namespace
+
+void MatVecF32(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
+               const void* xq, int64_t cols, float* y, void* /*scratch*/) {
+  const float* x = static_cast<const float*>(xq);
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) MatVecRows<4>(w, w_row_bytes, r, x, cols, y);
+  for (; r < r1; ++r) MatVecRows<1>(w, w_row_bytes, r, x, cols, y);
 }
 
 }  // namespace layerpool::kernels::avx512

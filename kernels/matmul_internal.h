@@ -128,12 +128,13 @@ void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
                    ThreadPool* pool);
 
 // One token: y[r] = VecDot(row r, x) for r in [r0, r1), bit for bit, with
-// x in the vec_dot type (nb blocks) and `scratch` of MatVecScratchBytes(nb)
-// bytes; for weight types whose VecDot is latency-bound.
+// x in the vec_dot type (cols elements) and `scratch` of
+// MatVecScratchBytes(cols) bytes; for weight types whose VecDot is
+// latency-bound.
 using MatVecFn = void (*)(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
-                          int64_t r1, const void* xq, int64_t nb, float* y,
+                          int64_t r1, const void* xq, int64_t cols, float* y,
                           void* scratch);
-inline int64_t MatVecScratchBytes(int64_t nb) { return nb * 36; }
+inline int64_t MatVecScratchBytes(int64_t cols) { return cols / 32 * 36; }
 
 // The one-token kernel for a `rows`-row matrix of `w_type` at or below
 // `isa`, or nullptr (MatMul then loops over RowDotFn).
@@ -143,13 +144,16 @@ MatVecFn GetMatVecKernel(GgmlType w_type, CpuIsa isa, int64_t rows);
 // llama.cpp repacks (rows % 8 == 0), matmul_repack_avx512.cc.
 namespace avx512 {
 void MatVecQ4_0x8(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
-                  int64_t r1, const void* xq, int64_t nb, float* y,
+                  int64_t r1, const void* xq, int64_t cols, float* y,
                   void* scratch);
 void MatMulQ4_0x8(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
                   int64_t r1, const Q8Batch& x, float* y, int64_t ldy,
                   void* pack);
 void MatVecQ8_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
-                const void* xq, int64_t nb, float* y, void* scratch);
+                const void* xq, int64_t cols, float* y, void* scratch);
+// ggml_vec_dot_f32's order, four rows at a time (matmul_float_avx512.cc).
+void MatVecF32(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
+               const void* xq, int64_t cols, float* y, void* scratch);
 void QuantizeQ8Row(const float* x, int64_t nb, uint8_t* pair, int half);
 void MatMulQ8_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
                 const Q8Batch& x, float* y, int64_t ldy, void* pack);

@@ -240,8 +240,9 @@ constexpr TileFn kTiles[kTileGroups][kTileTokens] = {
 }  // namespace
 
 void MatVecQ4_0x8(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
-                  int64_t r1, const void* xq, int64_t nb, float* y,
+                  int64_t r1, const void* xq, int64_t cols, float* y,
                   void* scratch) {
+  const int64_t nb = cols / kQk32;
   const BlockQ8_0* x = static_cast<const BlockQ8_0*>(xq);
   __m256i* bias = static_cast<__m256i*>(scratch);  // 64-byte aligned
   for (int64_t b = 0; b < nb; ++b) bias[b] = MinusEightQuads(x[b]);

@@ -9,10 +9,10 @@
 #include <cstdint>
 
 #include "kernels/attention_internal.h"
+#include "kernels/target.h"
 #include "model/quant/blocks.h"
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+LAYERPOOL_BEGIN_AVX2
 
 namespace layerpool::kernels::avx2 {
 
@@ -73,4 +73,4 @@ void FmaScaledF16(float w, const uint16_t* v, float* lane, int n) {
 
 }  // namespace layerpool::kernels::avx2
 
-#pragma GCC pop_options
+LAYERPOOL_END_AVX2

@@ -10,14 +10,9 @@
 #include <cstdint>
 
 #include "kernels/attention_internal.h"
+#include "kernels/target.h"
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
-// GCC 12's avx512fintrin.h builds its "undefined" vectors by self-
-// initialisation, which -Wuninitialized reports at every inlined use.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+LAYERPOOL_BEGIN_AVX512
 
 #include "kernels/simd_avx512.h"  // inside the target region, on purpose
 
@@ -200,5 +195,4 @@ void AddProductsF16Double(const uint8_t* v, size_t row_bytes, int64_t p_begin,
 
 }  // namespace layerpool::kernels::avx512
 
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
+LAYERPOOL_END_AVX512

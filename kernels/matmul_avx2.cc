@@ -24,10 +24,10 @@
 #include <cstring>
 
 #include "kernels/matmul_internal.h"
+#include "kernels/target.h"
 #include "model/quant/blocks.h"
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+LAYERPOOL_BEGIN_AVX2
 
 #include "kernels/simd_avx2.h"  // inside the target region, on purpose
 
@@ -240,4 +240,4 @@ void MatMulQ4_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
 
 }  // namespace layerpool::kernels::avx2
 
-#pragma GCC pop_options
+LAYERPOOL_END_AVX2

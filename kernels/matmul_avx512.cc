@@ -43,17 +43,11 @@
 #include <cstring>
 
 #include "kernels/matmul_internal.h"
+#include "kernels/target.h"
 #include "kernels/vec_dot_internal.h"
 #include "model/quant/blocks.h"
 
-#pragma GCC push_options
-#pragma GCC target( \
-    "avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")
-// GCC 12's avx512fintrin.h builds its "undefined" vectors by self-
-// initialisation, which -Wuninitialized reports at every inlined use.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+LAYERPOOL_BEGIN_AVX512
 
 #include "kernels/simd_avx2.h"    // inside the target region, on purpose
 #include "kernels/simd_avx512.h"  // likewise
@@ -340,5 +334,4 @@ void MatMulQ4_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
 
 }  // namespace layerpool::kernels::avx512
 
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
+LAYERPOOL_END_AVX512

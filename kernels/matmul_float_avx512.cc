@@ -14,18 +14,12 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstdint>
 
 #include "kernels/matmul_internal.h"
+#include "kernels/target.h"
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
-// GCC 12's avx512fintrin.h builds its "undefined" vectors by self-
-// initialisation, which -Wuninitialized reports at every inlined use.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+LAYERPOOL_BEGIN_AVX512
 
 namespace layerpool::kernels::avx512 {
 namespace {
@@ -119,9 +113,9 @@ void MatMul(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
             int64_t cols, float* y, int64_t ldy) {
   constexpr int64_t kRowBlock = 16, kTokenTile = 4;
   for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
-    const int64_t re = std::min(r1, rb + kRowBlock);
+    const int64_t re = r1 < rb + kRowBlock ? r1 : rb + kRowBlock;
     for (int64_t tb = 0; tb < n_tokens; tb += kTokenTile) {
-      const int64_t te = std::min(n_tokens, tb + kTokenTile);
+      const int64_t te = n_tokens < tb + kTokenTile ? n_tokens : tb + kTokenTile;
       int64_t r = rb;
       for (; r + 4 <= re; r += 4) {
         RowTiles<T, 4>(w, w_row_bytes, r, x, x_row_bytes, tb, te, cols, y, ldy);
@@ -209,5 +203,4 @@ void MatVecF32(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
 
 }  // namespace layerpool::kernels::avx512
 
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
+LAYERPOOL_END_AVX512

@@ -11,22 +11,15 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstdint>
 
 #include "kernels/activation_blocks.h"
 #include "kernels/matmul_internal.h"
+#include "kernels/target.h"
 #include "kernels/vec_dot_internal.h"
 #include "model/quant/blocks.h"
 
-#pragma GCC push_options
-#pragma GCC target( \
-    "avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")
-// GCC 12's avx512fintrin.h builds its "undefined" vectors by self-
-// initialisation, which -Wuninitialized reports at every inlined use.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+LAYERPOOL_BEGIN_AVX512
 
 #include "kernels/simd_avx2.h"      // inside the target region, on purpose
 #include "kernels/simd_avx512.h"    // likewise
@@ -88,11 +81,11 @@ void MatMulK(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
   constexpr int64_t kRowBlock = 16;
   const int64_t nsb = cols / kQkK;
   for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
-    const int64_t re = std::min(r1, rb + kRowBlock);
+    const int64_t re = r1 < rb + kRowBlock ? r1 : rb + kRowBlock;
     for (int64_t t = 0; t < n_tokens; t += 4) {
       for (int64_t r = rb; r < re; ++r) {
         const Block* row = reinterpret_cast<const Block*>(w + r * w_row_bytes);
-        switch (std::min<int64_t>(4, n_tokens - t)) {
+        switch (n_tokens - t < 4 ? n_tokens - t : 4) {
           case 4: Tile<4>::Run(row, nsb, x, x_row_bytes, t, y + r, ldy); break;
           case 3: Tile<3>::Run(row, nsb, x, x_row_bytes, t, y + r, ldy); break;
           case 2: Tile<2>::Run(row, nsb, x, x_row_bytes, t, y + r, ldy); break;
@@ -137,5 +130,4 @@ void MatMulQ6_KBatch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
 
 }  // namespace layerpool::kernels::avx512
 
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
+LAYERPOOL_END_AVX512

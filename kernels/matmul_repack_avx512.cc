@@ -34,16 +34,10 @@
 #include <cstring>
 
 #include "kernels/matmul_internal.h"
+#include "kernels/target.h"
 #include "model/quant/blocks.h"
 
-#pragma GCC push_options
-#pragma GCC target( \
-    "avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")
-// GCC 12's avx512fintrin.h builds its "undefined" vectors by self-
-// initialisation, which -Wuninitialized reports at every inlined use.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+LAYERPOOL_BEGIN_AVX512
 
 #include "kernels/simd_avx2.h"  // inside the target region, on purpose
 
@@ -313,5 +307,4 @@ void MatMulQ4_0x8(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
 
 }  // namespace layerpool::kernels::avx512
 
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
+LAYERPOOL_END_AVX512

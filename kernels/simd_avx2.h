@@ -1,10 +1,10 @@
 // Small AVX2 building blocks shared by the SIMD dot products.
 //
-// Include this header only inside a `#pragma GCC target(...)` region that
-// enables at least AVX2, FMA and F16C (vec_dot_avx2*.cc, vec_dot_avx512*.cc):
-// its functions take the target of the region they are compiled in. They
-// live in an unnamed namespace, so each file gets its own copies and no
-// AVX2 code can leak into a baseline translation unit through the linker.
+// Include this header only inside a LAYERPOOL_BEGIN_AVX2 or _AVX512 region
+// (target.h): its functions take the target of the region they are
+// compiled in. They live in an unnamed namespace, so each file gets its own
+// copies and no AVX2 code can leak into a baseline translation unit through
+// the linker.
 #ifndef LAYERPOOL_KERNELS_SIMD_AVX2_H_
 #define LAYERPOOL_KERNELS_SIMD_AVX2_H_
 

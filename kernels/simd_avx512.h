@@ -1,9 +1,9 @@
 // Small AVX-512 building blocks shared by the kernels' *_avx512.cc files.
 //
-// Include this header only inside a `#pragma GCC target(...)` region that
-// enables AVX-512 F/BW/DQ/VL (as simd_avx2.h, and for the same reason: the
-// functions take the target of the region they are compiled in, and the
-// unnamed namespace keeps each file's copies to itself).
+// Include this header only inside a LAYERPOOL_BEGIN_AVX512 region
+// (target.h), as simd_avx2.h and for the same reason: the functions take
+// the target of the region they are compiled in, and the unnamed namespace
+// keeps each file's copies to itself.
 #ifndef LAYERPOOL_KERNELS_SIMD_AVX512_H_
 #define LAYERPOOL_KERNELS_SIMD_AVX512_H_
 

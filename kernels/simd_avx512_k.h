@@ -1,9 +1,9 @@
 // AVX-512 building blocks of the super-block (K-quant) kernels:
 // vec_dot_avx512_k.cc's dot products and matmul_k_avx512.cc's tiles.
 //
-// Include this header only inside a `#pragma GCC target(...)` region that
-// enables AVX-512 F/BW/DQ/VL and VNNI, after simd_avx2.h, simd_avx512.h and
-// simd_k.h (same reasons as there).
+// Include this header only inside a LAYERPOOL_BEGIN_AVX512 region
+// (target.h), after simd_avx2.h, simd_avx512.h and simd_k.h (same reasons
+// as there).
 #ifndef LAYERPOOL_KERNELS_SIMD_AVX512_K_H_
 #define LAYERPOOL_KERNELS_SIMD_AVX512_K_H_
 

@@ -2,10 +2,10 @@
 // vec_dot_avx512_k.cc) that pin down ggml's float order: its minimum terms
 // and its final sums. See vec_dot_ref_k.cc for the order itself.
 //
-// Include this header only inside a `#pragma GCC target(...)` region that
-// enables at least AVX2, FMA and F16C, after simd_avx2.h (same reasons as
-// there: the functions take the region's target, and the unnamed namespace
-// keeps each file's copies to itself).
+// Include this header only inside a LAYERPOOL_BEGIN_AVX2 or _AVX512 region
+// (target.h), after simd_avx2.h (same reasons as there: the functions take
+// the region's target, and the unnamed namespace keeps each file's copies
+// to itself).
 #ifndef LAYERPOOL_KERNELS_SIMD_K_H_
 #define LAYERPOOL_KERNELS_SIMD_K_H_
 

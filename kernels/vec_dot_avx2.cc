@@ -26,11 +26,8 @@
 // float types with llamafile's tinyBLAS instead, which keeps one
 // accumulator per output: the *Batch functions, for MatMul (RowDotFn).
 //
-// This file is compiled for baseline x86-64; the pragma below gives every
-// function in it the AVX2 target, and vec_dot.cc calls them only on CPUs that
-// have it. No standard-library template is used inside the region: an inline
-// function instantiated here would be AVX2 code that the linker might pick
-// for baseline callers elsewhere.
+// Everything below is in an AVX2 region (target.h); vec_dot.cc calls it only
+// on CPUs that have it.
 
 #include <immintrin.h>
 
@@ -38,11 +35,11 @@
 #include <cstring>
 
 #include "kernels/activation_blocks.h"
+#include "kernels/target.h"
 #include "kernels/vec_dot_internal.h"
 #include "model/quant/blocks.h"
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+LAYERPOOL_BEGIN_AVX2
 
 #include "kernels/simd_avx2.h"  // inside the target region, on purpose
 
@@ -357,4 +354,4 @@ float DotIQ4_NLBatch(const void* w, const void* x, int64_t n) {
 
 }  // namespace layerpool::kernels::avx2
 
-#pragma GCC pop_options
+LAYERPOOL_END_AVX2

@@ -17,11 +17,11 @@
 #include <cstring>
 
 #include "kernels/activation_blocks.h"
+#include "kernels/target.h"
 #include "kernels/vec_dot_internal.h"
 #include "model/quant/blocks.h"
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+LAYERPOOL_BEGIN_AVX2
 
 #include "kernels/simd_avx2.h"  // inside the target region, on purpose
 #include "kernels/simd_k.h"     // likewise
@@ -296,4 +296,4 @@ float DotIQ4_XS(const void* w, const void* x, int64_t n) {
 
 }  // namespace layerpool::kernels::avx2
 
-#pragma GCC pop_options
+LAYERPOOL_END_AVX2

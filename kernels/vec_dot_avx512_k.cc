@@ -19,17 +19,11 @@
 #include <cstring>
 
 #include "kernels/activation_blocks.h"
+#include "kernels/target.h"
 #include "kernels/vec_dot_internal.h"
 #include "model/quant/blocks.h"
 
-#pragma GCC push_options
-#pragma GCC target( \
-    "avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")
-// GCC 12's avx512fintrin.h builds its "undefined" vectors by self-
-// initialisation, which -Wuninitialized reports at every inlined use.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+LAYERPOOL_BEGIN_AVX512
 
 #include "kernels/simd_avx2.h"    // inside the target region, on purpose
 #include "kernels/simd_avx512.h"  // likewise
@@ -61,5 +55,4 @@ float DotQ6_K(const void* w, const void* x, int64_t n) {
 
 }  // namespace layerpool::kernels::avx512
 
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
+LAYERPOOL_END_AVX512

@@ -4,18 +4,19 @@
 #include <chrono>
 
 // Synchronisation, in one place:
-//  - The caller writes the job fields, resets next_range_ and sets
-//    busy_workers_ to the number of workers, then bumps generation_ with a
-//    release store while holding mutex_, and notifies work_cv_.
+//  - The caller writes the job fields and resets ranges_done_, then
+//    publishes the job by storing the claim word (release) and bumping
+//    generation_ under mutex_, and notifies work_cv_.
 //  - A worker waits for generation_ to change: it spins for a short while
 //    (decode calls ParallelFor every few microseconds), then sleeps on
-//    work_cv_. Seeing the new generation (acquire) makes the job fields
-//    visible. It claims ranges with fetch_add on next_range_ until none is
-//    left, then checks out by decrementing busy_workers_; the last one to
-//    check out wakes the caller if it sleeps.
-//  - The caller runs ranges too, then waits for busy_workers_ == 0 (spin,
-//    then done_cv_). Only then can it return and publish another job, so a
-//    slow worker never claims a range of the next job with stale fields.
+//    work_cv_. It then claims ranges with compare-and-swap on the claim
+//    word, which succeeds only while the word still names the job it saw
+//    and has ranges left; a successful claim (acquire) makes the fields
+//    visible, and they stay valid until the claimed range is done.
+//  - Every thread that finishes a range adds to ranges_done_; the one that
+//    finishes the job's last range wakes the caller if it sleeps. The
+//    caller runs ranges too, then waits for ranges_done_ == ranges (spin,
+//    then done_cv_), and only then may publish another job.
 
 namespace layerpool::kernels {
 namespace {
@@ -64,23 +65,46 @@ ThreadPool::ThreadPool(int num_threads)
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_release);
   }
   work_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::ClaimAndRun() {
+namespace {
+
+constexpr uint64_t ClaimWord(uint64_t generation, int ranges, int next) {
+  return (generation & 0xFFFFFFFFu) << 32 |
+         static_cast<uint64_t>(ranges) << 16 | static_cast<uint64_t>(next);
+}
+
+}  // namespace
+
+void ThreadPool::ClaimAndRun(uint64_t generation) {
+  const uint64_t id = generation & 0xFFFFFFFFu;
+  uint64_t word = claim_.load(std::memory_order_acquire);
   for (;;) {
-    const int range = next_range_.fetch_add(1, std::memory_order_relaxed);
-    if (range >= job_ranges_) return;
+    const int ranges = static_cast<int>(word >> 16 & 0xFFFF);
+    const int range = static_cast<int>(word & 0xFFFF);
+    if (word >> 32 != id || range >= ranges) return;
+    if (!claim_.compare_exchange_weak(word, word + 1,
+                                      std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+      continue;  // `word` now holds the current value
+    }
     // Ranges cut the grain-sized units evenly; boundaries are unit multiples.
     const int64_t units = (job_n_ + job_grain_ - 1) / job_grain_;
-    const int64_t begin = units * range / job_ranges_ * job_grain_;
+    const int64_t begin = units * range / ranges * job_grain_;
     const int64_t end =
-        std::min(job_n_, units * (range + 1) / job_ranges_ * job_grain_);
+        std::min(job_n_, units * (range + 1) / ranges * job_grain_);
     job_fn_(job_ctx_, begin, end);
+    if (ranges_done_.fetch_add(1, std::memory_order_acq_rel) + 1 == ranges) {
+      std::lock_guard<std::mutex> lock(mutex_);  // the caller is not mid-check
+      done_cv_.notify_one();
+      return;
+    }
+    word = claim_.load(std::memory_order_acquire);
   }
 }
 
@@ -101,23 +125,23 @@ void ThreadPool::Run(int64_t n, int64_t grain, RangeFn fn, const void* ctx) {
   job_n_ = n;
   job_grain_ = grain;
   job_ranges_ = ranges;
-  next_range_.store(0, std::memory_order_relaxed);
-  busy_workers_.store(static_cast<int>(workers_.size()),
-                      std::memory_order_relaxed);
+  ranges_done_.store(0, std::memory_order_relaxed);
+  const uint64_t generation = generation_.load(std::memory_order_relaxed) + 1;
+  claim_.store(ClaimWord(generation, ranges, 0), std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    generation_.fetch_add(1, std::memory_order_release);
+    generation_.store(generation, std::memory_order_release);
   }
   work_cv_.notify_all();
 
-  ClaimAndRun();  // the caller's share, and any range no worker took
+  ClaimAndRun(generation);  // the caller's share, and any range no worker took
 
-  auto all_out = [this] {
-    return busy_workers_.load(std::memory_order_acquire) == 0;
+  auto all_done = [this] {
+    return ranges_done_.load(std::memory_order_acquire) == job_ranges_;
   };
-  if (!SpinUntil(all_out, kCallerSpin)) {
+  if (!SpinUntil(all_done, kCallerSpin)) {
     std::unique_lock<std::mutex> lock(mutex_);
-    done_cv_.wait(lock, all_out);
+    done_cv_.wait(lock, all_done);
   }
 }
 
@@ -132,15 +156,8 @@ void ThreadPool::WorkerLoop() {
       work_cv_.wait(lock, published);
     }
     seen = generation_.load(std::memory_order_acquire);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (stop_) return;
-    }
-    ClaimAndRun();
-    if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lock(mutex_);  // the caller is not mid-check
-      done_cv_.notify_one();
-    }
+    if (stop_.load(std::memory_order_acquire)) return;
+    ClaimAndRun(seen);
   }
 }
 

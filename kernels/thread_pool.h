@@ -14,10 +14,12 @@
 // rather than a wake-up. Ranges are claimed, not assigned: a worker that is
 // slow to start finds its range already run by the caller or another
 // worker, so a range may run on any of the pool's threads and one thread
-// may run several ranges of a call. The caller still returns only after
-// every worker has checked in for the call (so a late worker can never meet
-// the next call's job half-written); on a machine with fewer free cores
-// than threads, that wait can last a scheduler time slice.
+// may run several ranges of a call. The caller waits only for ranges that
+// were claimed: a worker that is asleep or not scheduled (more threads than
+// free cores) holds up no call it has not started, and when it does run it
+// finds the call's ranges gone (or a newer call's, which it then helps
+// with). A worker descheduled in the middle of its range still holds up
+// that call.
 //
 // Thread safety: ParallelFor may be called from any thread; concurrent calls
 // on one pool are serialised (one loop runs at a time). fn runs concurrently
@@ -70,29 +72,35 @@ class ThreadPool {
   using RangeFn = void (*)(const void* ctx, int64_t begin, int64_t end);
 
   void Run(int64_t n, int64_t grain, RangeFn fn, const void* ctx);
-  // Claims and runs ranges of the current job until none is left.
-  void ClaimAndRun();
+  // Claims and runs ranges of job `generation` until none is left or
+  // another job has replaced it.
+  void ClaimAndRun(uint64_t generation);
   void WorkerLoop();
 
   const int num_threads_;
   std::vector<std::thread> workers_;
   std::mutex run_mutex_;  // one ParallelFor at a time
 
-  // The current job. Written by the caller before it bumps generation_
-  // (release) and read by workers after they see the new generation
-  // (acquire); rewritten only once every worker has checked out of the
-  // previous job (busy_workers_ == 0), so no worker ever reads a half-written
-  // job.
+  // The current job. Written by the caller before it publishes the job in
+  // claim_ (release); read by a thread only after it has claimed one of the
+  // job's ranges (acquire), and rewritten only once every range of the job
+  // is done (ranges_done_ == job_ranges_), so no thread ever reads another
+  // job's fields or a half-written one.
   RangeFn job_fn_ = nullptr;
   const void* job_ctx_ = nullptr;
   int64_t job_n_ = 0;
   int64_t job_grain_ = 1;
   int job_ranges_ = 0;
 
-  alignas(64) std::atomic<int> next_range_{0};
-  alignas(64) std::atomic<int> busy_workers_{0};
+  // The claim word: the job's id (the low 32 bits of its generation), its
+  // number of ranges and the next range to hand out, in one atomic so that a
+  // thread claims range r of job g with one compare-and-swap that fails if
+  // the job changed. Layout: id << 32 | ranges << 16 | next.
+  alignas(64) std::atomic<uint64_t> claim_{0};
+  alignas(64) std::atomic<int> ranges_done_{0};
+  // The newest job's generation; workers wait for it to change.
   alignas(64) std::atomic<uint64_t> generation_{0};
-  bool stop_ = false;  // guarded by mutex_
+  std::atomic<bool> stop_{false};
 
   // Blocking fallback after the spins; generation_ is bumped under it so a
   // worker cannot miss a job between checking and sleeping.

@@ -197,6 +197,7 @@ BatchTiledFn GetBatchTiledKernel(GgmlType w_type, CpuIsa isa, int64_t rows,
   if (isa < CpuIsa::kAvx512) return nullptr;
   switch (w_type) {
     case GgmlType::kQ4_K: return &avx512::MatMulQ4_KBatch;
+    case GgmlType::kQ5_K: return &avx512::MatMulQ5_KBatch;
     case GgmlType::kQ6_K: return &avx512::MatMulQ6_KBatch;
     default: break;
   }

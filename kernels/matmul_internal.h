@@ -1,6 +1,6 @@
 // The kernels behind MatMul (matmul.cc and nothing else): register-tiled
 // prefill kernels for the Q8_0-activation formats (Q8_0 and Q4_0 weights),
-// the float types, Q4_K and Q6_K, which compute a tile of outputs per pass over the
+// the float types and Q4_K/Q5_K/Q6_K, which compute a tile of outputs per pass over the
 // blocks instead of one dot product per output; one-token kernels that run several rows at once;
 // and the choice of the per-output order for everything else (RowDotFn).
 //
@@ -106,8 +106,8 @@ VecDotFn RowDotFn(GgmlType w_type, CpuIsa isa, int64_t rows, int64_t cols,
 // A batch through a matrix whose activations are already in the vec_dot
 // type, register-tiled: y[t * ldy + r] = RowDotFn's dot(row r, token t),
 // bit for bit, for r in [r0, r1) and every token; x holds n_tokens rows of
-// x_row_bytes bytes. For the float types (tinyBLAS's order) and Q4_K/Q6_K
-// (ggml_vec_dot's).
+// x_row_bytes bytes. For the float types (tinyBLAS's order) and Q4_K, Q5_K
+// and Q6_K (ggml_vec_dot's).
 using BatchTiledFn = void (*)(const uint8_t* w, int64_t w_row_bytes,
                               int64_t r0, int64_t r1, const uint8_t* x,
                               int64_t x_row_bytes, int64_t n_tokens,
@@ -171,6 +171,9 @@ void MatMulBF16Batch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
                      int64_t r1, const uint8_t* x, int64_t x_row_bytes,
                      int64_t n_tokens, int64_t cols, float* y, int64_t ldy);
 void MatMulQ4_KBatch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
+                     int64_t r1, const uint8_t* x, int64_t x_row_bytes,
+                     int64_t n_tokens, int64_t cols, float* y, int64_t ldy);
+void MatMulQ5_KBatch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
                      int64_t r1, const uint8_t* x, int64_t x_row_bytes,
                      int64_t n_tokens, int64_t cols, float* y, int64_t ldy);
 void MatMulQ6_KBatch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,

@@ -1,4 +1,5 @@
-// Register-tiled prefill for Q4_K and Q6_K matrices (AVX-512 VNNI): each
+// Register-tiled prefill for Q4_K, Q5_K and Q6_K matrices (AVX-512 VNNI):
+// each
 // output is the dot product vec_dot_avx512_k.cc computes, by the same
 // instruction sequence (simd_avx512_k.h: unpack a super-block, then
 // accumulate it against one token), so the same bits; what the tile saves
@@ -54,6 +55,29 @@ void Q4KTile(const BlockQ4_K* row, int64_t nsb, const uint8_t* x,
 }
 
 template <int RN>
+void Q5KTile(const BlockQ5_K* row, int64_t nsb, const uint8_t* x,
+             int64_t x_row_bytes, int64_t t, float* out, int64_t ldy) {
+  __m256 acc[RN];
+  __m128 summs[RN];
+  const BlockQ8_K* tokens[RN];
+#pragma GCC unroll 4
+  for (int j = 0; j < RN; ++j) {
+    acc[j] = _mm256_setzero_ps();
+    summs[j] = _mm_setzero_ps();
+    tokens[j] = reinterpret_cast<const BlockQ8_K*>(x + (t + j) * x_row_bytes);
+  }
+  for (int64_t i = 0; i < nsb; ++i) {
+    const UnpackedQ5K w = UnpackQ5K(row[i]);
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; ++j) AccumulateQ5K(w, tokens[j][i], acc[j], summs[j]);
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < RN; ++j) {
+    out[(t + j) * ldy] = HorizontalSum(acc[j]) + _mm_cvtss_f32(summs[j]);
+  }
+}
+
+template <int RN>
 void Q6KTile(const BlockQ6_K* row, int64_t nsb, const uint8_t* x,
              int64_t x_row_bytes, int64_t t, float* out, int64_t ldy) {
   __m256 acc[RN];
@@ -105,6 +129,14 @@ struct Q4K {
 };
 
 template <int RN>
+struct Q5K {
+  static void Run(const BlockQ5_K* row, int64_t nsb, const uint8_t* x,
+                  int64_t x_row_bytes, int64_t t, float* out, int64_t ldy) {
+    Q5KTile<RN>(row, nsb, x, x_row_bytes, t, out, ldy);
+  }
+};
+
+template <int RN>
 struct Q6K {
   static void Run(const BlockQ6_K* row, int64_t nsb, const uint8_t* x,
                   int64_t x_row_bytes, int64_t t, float* out, int64_t ldy) {
@@ -118,6 +150,13 @@ void MatMulQ4_KBatch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
                      int64_t r1, const uint8_t* x, int64_t x_row_bytes,
                      int64_t n_tokens, int64_t cols, float* y, int64_t ldy) {
   MatMulK<BlockQ4_K, Q4K>(w, w_row_bytes, r0, r1, x, x_row_bytes, n_tokens,
+                          cols, y, ldy);
+}
+
+void MatMulQ5_KBatch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
+                     int64_t r1, const uint8_t* x, int64_t x_row_bytes,
+                     int64_t n_tokens, int64_t cols, float* y, int64_t ldy) {
+  MatMulK<BlockQ5_K, Q5K>(w, w_row_bytes, r0, r1, x, x_row_bytes, n_tokens,
                           cols, y, ldy);
 }
 

@@ -323,14 +323,14 @@ TEST(TiledMatMulIsaTest, InstructionSetsAgreeExactly) {
 
 // A batch through a matrix with a BatchTiledFn gives RowDotFn's per-output
 // order bit for bit (for the float types tinyBLAS's, which it takes where
-// rows % 4 == 0 and rows are whole 512-bit steps; for Q4_K and Q6_K
+// rows % 4 == 0 and rows are whole 512-bit steps; for Q4_K, Q5_K and Q6_K
 // ggml_vec_dot's): from the tiled AVX-512 kernel and from the row-dot loop
 // alike, whatever the thread count and however the tokens fall into tiles.
 // The cases cover row counts that leave 4-row and 16-row blocks partial,
 // and token counts that leave a partial token tile.
 TEST(BatchTiledTest, GivesRowDotOrder) {
   for (GgmlType type : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16,
-                        GgmlType::kQ4_K, GgmlType::kQ6_K}) {
+                        GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
     for (int64_t rows : {4, 36, 52}) {
       for (int64_t n_tokens : {2, 7, 13}) {
         std::mt19937 rng(static_cast<unsigned>(type) * 101 + rows + n_tokens);

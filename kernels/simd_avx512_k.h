@@ -102,6 +102,63 @@ inline void AccumulateQ4K(const UnpackedQ4K& w, const BlockQ8_K& x,
   acc = FmaLanes(d, FoldHalves(sumi), acc);
 }
 
+// A Q5_K super-block unpacked: as Q4_K, the levels with their fifth bit
+// (bit k of byte l of qh is that of weight 32k + l).
+struct UnpackedQ5K {
+  __m512i q[4];
+  __m512i scales[4];
+  __m128i scales_mins;
+  float d, dmin;
+};
+
+inline UnpackedQ5K UnpackQ5K(const BlockQ5_K& b) {
+  UnpackedQ5K u;
+  u.d = HalfToFloat(b.d);
+  u.dmin = HalfToFloat(b.dmin);
+  u.scales_mins = UnpackScalesMinsK4(b.scales);
+  const __m512i scales =
+      _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(u.scales_mins));
+  const __m512i nibble_shift = Join(_mm256_set1_epi16(0), _mm256_set1_epi16(4));
+  const __m512i hbits = _mm512_broadcast_i64x4(Load256(b.qh));
+  const __m512i one = _mm512_set1_epi8(1);
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const __m512i bits = _mm512_broadcast_i64x4(Load256(b.qs + 32 * j));
+    // Bit 2j of qh for the low half, 2j + 1 for the high half, to bit 4.
+    // The 16-bit shift carries bits across bytes, but the mask keeps only
+    // each byte's own bit.
+    const __m512i fifth = _mm512_slli_epi16(
+        _mm512_and_si512(
+            _mm512_srlv_epi16(hbits, Join(_mm256_set1_epi16(2 * j),
+                                          _mm256_set1_epi16(2 * j + 1))),
+            one),
+        4);
+    u.q[j] = _mm512_or_si512(
+        _mm512_and_si512(_mm512_srlv_epi16(bits, nibble_shift),
+                         _mm512_set1_epi8(0x0F)),
+        fifth);
+    u.scales[j] = PickInt16PerLane(scales, j);
+  }
+  return u;
+}
+
+// One super-block of a Q5_K row times one of Q8_K activations, in ggml's
+// order: the four minimum lanes summed exactly and fused into the scalar
+// `summs` (lane 0), the integer lanes by one fma into acc's eight.
+inline void AccumulateQ5K(const UnpackedQ5K& w, const BlockQ8_K& x,
+                          __m256& acc, __m128& summs) {
+  const float d = x.d * w.d;
+  const float dmin = x.d * w.dmin;
+  summs = FmaIntSum4(-dmin, MinLanesK4(w.scales_mins, x.bsums), summs);
+  __m512i sumi = _mm512_setzero_si512();
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const __m512i p16 = _mm512_maddubs_epi16(w.q[j], Load512(x.qs + 64 * j));
+    sumi = _mm512_dpwssd_epi32(sumi, w.scales[j], p16);
+  }
+  acc = FmaLanes(d, FoldHalves(sumi), acc);
+}
+
 // A Q6_K super-block unpacked: per half h (128 weights) its 6-bit levels,
 // q[2h] for weights 0..63 and q[2h + 1] for 64..127, and the scales of the
 // 16-weight sub-blocks that each 128-bit lane of those covers.

@@ -67,6 +67,7 @@ Table Avx512Table() {
   t[Index(GgmlType::kQ4_0)] = &avx512::DotQ4_0;
   t[Index(GgmlType::kQ8_0)] = &avx512::DotQ8_0;
   t[Index(GgmlType::kQ4_K)] = &avx512::DotQ4_K;
+  t[Index(GgmlType::kQ5_K)] = &avx512::DotQ5_K;
   t[Index(GgmlType::kQ6_K)] = &avx512::DotQ6_K;
   return t;
 }

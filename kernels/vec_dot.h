@@ -28,8 +28,8 @@
 //
 // Implementations: every type has a plain scalar version written to be read
 // (the oracle of the tests) and an AVX2 (+FMA, F16C) version; Q4_0, Q8_0,
-// Q4_K and Q6_K also have AVX-512 (BW, VL, VNNI) versions where measurement
-// showed a gain. The best one the CPU supports is chosen at run time. The
+// Q4_K, Q5_K and Q6_K also have AVX-512 (BW, VL, VNNI) versions where
+// measurement showed a gain. The best one the CPU supports is chosen at run time. The
 // library is compiled for baseline x86-64; the SIMD functions carry their own
 // target attributes, so other CPUs (and other architectures) run the scalar
 // code. Setting the environment variable LAYERPOOL_KERNELS=scalar

@@ -1,5 +1,5 @@
 // AVX-512 (F, BW, DQ, VL, VNNI) dot products of the super-block formats
-// Q4_K and Q6_K with Q8_K activations, in ggml's float order like
+// Q4_K, Q5_K and Q6_K with Q8_K activations, in ggml's float order like
 // vec_dot_avx2_k.cc (and so equal to the scalar references bit for bit).
 //
 // What the wider registers buy: a super-block is processed in half the
@@ -41,6 +41,17 @@ float DotQ4_K(const void* w, const void* x, int64_t n) {
     AccumulateQ4K(UnpackQ4K(wb[i]), xb[i], acc, acc_min);
   }
   return HorizontalSum(acc) + HorizontalSum4(acc_min);
+}
+
+float DotQ5_K(const void* w, const void* x, int64_t n) {
+  const BlockQ5_K* wb = static_cast<const BlockQ5_K*>(w);
+  const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
+  __m256 acc = _mm256_setzero_ps();
+  __m128 summs = _mm_setzero_ps();  // in lane 0
+  for (int64_t i = 0; i < n / kQkK; ++i) {
+    AccumulateQ5K(UnpackQ5K(wb[i]), xb[i], acc, summs);
+  }
+  return HorizontalSum(acc) + _mm_cvtss_f32(summs);
 }
 
 float DotQ6_K(const void* w, const void* x, int64_t n) {

@@ -63,6 +63,7 @@ float DotQ4_0(const void* w, const void* x, int64_t n);
 float DotQ8_0(const void* w, const void* x, int64_t n);
 // vec_dot_avx512_k.cc
 float DotQ4_K(const void* w, const void* x, int64_t n);
+float DotQ5_K(const void* w, const void* x, int64_t n);
 float DotQ6_K(const void* w, const void* x, int64_t n);
 }  // namespace avx512
 

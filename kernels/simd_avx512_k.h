@@ -51,23 +51,50 @@ inline __m256i FoldHalves(__m512i v) {
                           _mm512_extracti64x4_epi64(v, 1));
 }
 
-// A Q4_K super-block unpacked for vpdpwssd. Per 64 weights j: the 4-bit
-// levels, sub-block 2j in the low 256-bit half and 2j + 1 in the high one,
-// and those sub-blocks' scales as int16, one per 128-bit lane as the pair
-// sums need them; plus the packed scales and mins and the two half-float
-// scales.
-struct UnpackedQ4K {
+// A super-block unpacked for vpdpwssd: four registers of 64 levels each,
+// with per-128-bit-lane int16 scales for their pair sums, and the
+// super-block's float scales (Q4_K/Q5_K: d, dmin and the packed scales and
+// mins; Q6_K: d only).
+//  - Q4_K/Q5_K: register j holds sub-block 2j in its low 256-bit half and
+//    2j + 1 in the high one (each 128-bit lane with its sub-block's scale).
+//  - Q6_K: registers 2h and 2h + 1 hold weights 0..63 and 64..127 of half
+//    h, each 128-bit lane one 16-weight sub-block.
+struct UnpackedK {
   __m512i q[4];
   __m512i scales[4];
   __m128i scales_mins;
   float d, dmin;
 };
 
-inline UnpackedQ4K UnpackQ4K(const BlockQ4_K& b) {
-  UnpackedQ4K u;
-  u.d = HalfToFloat(b.d);
-  u.dmin = HalfToFloat(b.dmin);
-  u.scales_mins = UnpackScalesMinsK4(b.scales);
+// The integer lanes of one super-block against Q8_K activations: per
+// register, pair sums by vpmaddubsw, scaled and accumulated by vpdpwssd;
+// then the two 256-bit halves added (ggml's eight lanes). Q6_K's levels are
+// offset by 32, which is taken off per pair sum as ggml does.
+template <bool kOffset32>
+inline __m256i IntegerLanes(const UnpackedK& w, const BlockQ8_K& x) {
+  __m512i sumi = _mm512_setzero_si512();
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    const __m512i y = Load512(x.qs + 64 * j);
+    __m512i p16 = _mm512_maddubs_epi16(w.q[j], y);
+    if (kOffset32) {
+      // (q - 32) * y per weight, exact in 16 bits.
+      p16 = _mm512_sub_epi16(p16, _mm512_maddubs_epi16(_mm512_set1_epi8(32), y));
+    }
+    sumi = _mm512_dpwssd_epi32(sumi, w.scales[j], p16);
+  }
+  return FoldHalves(sumi);
+}
+
+// Q4_K/Q5_K's levels (with the fifth bits when qh is given: bit k of byte
+// l of qh is that of weight 32k + l) and scales.
+inline UnpackedK UnpackK4(const uint8_t* packed_scales, uint16_t d,
+                          uint16_t dmin, const uint8_t* qs,
+                          const uint8_t* qh) {
+  UnpackedK u;
+  u.d = HalfToFloat(d);
+  u.dmin = HalfToFloat(dmin);
+  u.scales_mins = UnpackScalesMinsK4(packed_scales);
   const __m512i scales =
       _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(u.scales_mins));
   // Shifts that put the low nibbles of 32 bytes in the low half of a
@@ -75,151 +102,113 @@ inline UnpackedQ4K UnpackQ4K(const BlockQ4_K& b) {
   const __m512i nibble_shift = Join(_mm256_set1_epi16(0), _mm256_set1_epi16(4));
 #pragma GCC unroll 4
   for (int j = 0; j < 4; ++j) {
-    const __m512i bits = _mm512_broadcast_i64x4(Load256(b.qs + 32 * j));
+    const __m512i bits = _mm512_broadcast_i64x4(Load256(qs + 32 * j));
     u.q[j] = _mm512_and_si512(_mm512_srlv_epi16(bits, nibble_shift),
                               _mm512_set1_epi8(0x0F));
+    if (qh != nullptr) {
+      // Bit 2j of qh for the low half, 2j + 1 for the high half, to bit 4.
+      // The 16-bit shift carries bits across bytes, but the mask keeps only
+      // each byte's own bit.
+      const __m512i shift =
+          Join(_mm256_set1_epi16(2 * j), _mm256_set1_epi16(2 * j + 1));
+      const __m512i fifth = _mm512_and_si512(
+          _mm512_srlv_epi16(_mm512_broadcast_i64x4(Load256(qh)), shift),
+          _mm512_set1_epi8(1));
+      u.q[j] = _mm512_or_si512(u.q[j], _mm512_slli_epi16(fifth, 4));
+    }
     u.scales[j] = PickInt16PerLane(scales, j);
   }
   return u;
 }
 
-// One super-block of a Q4_K row times one of Q8_K activations, added to the
-// dot product's accumulators in ggml's order: the minimum terms into
-// acc_min's four lanes, the exact integer lanes by one fma into acc's eight.
-inline void AccumulateQ4K(const UnpackedQ4K& w, const BlockQ8_K& x,
-                          __m256& acc, __m128& acc_min) {
-  const float d = x.d * w.d;
-  const float dmin = x.d * w.dmin;
-  acc_min = _mm_fmadd_ps(_mm_set1_ps(-dmin),
-                         _mm_cvtepi32_ps(MinLanesK4(w.scales_mins, x.bsums)),
-                         acc_min);
-  __m512i sumi = _mm512_setzero_si512();
-#pragma GCC unroll 4
-  for (int j = 0; j < 4; ++j) {
-    const __m512i p16 = _mm512_maddubs_epi16(w.q[j], Load512(x.qs + 64 * j));
-    sumi = _mm512_dpwssd_epi32(sumi, w.scales[j], p16);
+// The formats, for the dot products (vec_dot_avx512_k.cc) and the tiles
+// (matmul_k_avx512.cc). Each accumulates one super-block into an output's
+// eight lanes `acc` and its minimum accumulator `mins`, in ggml's order,
+// and Result gives the output from them.
+struct Q4KFormat {
+  using Block = BlockQ4_K;
+  static UnpackedK Unpack(const Block& b) {
+    return UnpackK4(b.scales, b.d, b.dmin, b.qs, nullptr);
   }
-  acc = FmaLanes(d, FoldHalves(sumi), acc);
-}
-
-// A Q5_K super-block unpacked: as Q4_K, the levels with their fifth bit
-// (bit k of byte l of qh is that of weight 32k + l).
-struct UnpackedQ5K {
-  __m512i q[4];
-  __m512i scales[4];
-  __m128i scales_mins;
-  float d, dmin;
+  // The minimum terms go into four float lanes.
+  static void Accumulate(const UnpackedK& w, const BlockQ8_K& x, __m256& acc,
+                         __m128& mins) {
+    const float d = x.d * w.d;
+    const float dmin = x.d * w.dmin;
+    mins = _mm_fmadd_ps(_mm_set1_ps(-dmin),
+                        _mm_cvtepi32_ps(MinLanesK4(w.scales_mins, x.bsums)),
+                        mins);
+    acc = FmaLanes(d, IntegerLanes<false>(w, x), acc);
+  }
+  static float Result(__m256 acc, __m128 mins) {
+    return HorizontalSum(acc) + HorizontalSum4(mins);
+  }
 };
 
-inline UnpackedQ5K UnpackQ5K(const BlockQ5_K& b) {
-  UnpackedQ5K u;
-  u.d = HalfToFloat(b.d);
-  u.dmin = HalfToFloat(b.dmin);
-  u.scales_mins = UnpackScalesMinsK4(b.scales);
-  const __m512i scales =
-      _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(u.scales_mins));
-  const __m512i nibble_shift = Join(_mm256_set1_epi16(0), _mm256_set1_epi16(4));
-  const __m512i hbits = _mm512_broadcast_i64x4(Load256(b.qh));
-  const __m512i one = _mm512_set1_epi8(1);
-#pragma GCC unroll 4
-  for (int j = 0; j < 4; ++j) {
-    const __m512i bits = _mm512_broadcast_i64x4(Load256(b.qs + 32 * j));
-    // Bit 2j of qh for the low half, 2j + 1 for the high half, to bit 4.
-    // The 16-bit shift carries bits across bytes, but the mask keeps only
-    // each byte's own bit.
-    const __m512i fifth = _mm512_slli_epi16(
-        _mm512_and_si512(
-            _mm512_srlv_epi16(hbits, Join(_mm256_set1_epi16(2 * j),
-                                          _mm256_set1_epi16(2 * j + 1))),
-            one),
-        4);
-    u.q[j] = _mm512_or_si512(
-        _mm512_and_si512(_mm512_srlv_epi16(bits, nibble_shift),
-                         _mm512_set1_epi8(0x0F)),
-        fifth);
-    u.scales[j] = PickInt16PerLane(scales, j);
+struct Q5KFormat {
+  using Block = BlockQ5_K;
+  static UnpackedK Unpack(const Block& b) {
+    return UnpackK4(b.scales, b.d, b.dmin, b.qs, b.qh);
   }
-  return u;
-}
-
-// One super-block of a Q5_K row times one of Q8_K activations, in ggml's
-// order: the four minimum lanes summed exactly and fused into the scalar
-// `summs` (lane 0), the integer lanes by one fma into acc's eight.
-inline void AccumulateQ5K(const UnpackedQ5K& w, const BlockQ8_K& x,
-                          __m256& acc, __m128& summs) {
-  const float d = x.d * w.d;
-  const float dmin = x.d * w.dmin;
-  summs = FmaIntSum4(-dmin, MinLanesK4(w.scales_mins, x.bsums), summs);
-  __m512i sumi = _mm512_setzero_si512();
-#pragma GCC unroll 4
-  for (int j = 0; j < 4; ++j) {
-    const __m512i p16 = _mm512_maddubs_epi16(w.q[j], Load512(x.qs + 64 * j));
-    sumi = _mm512_dpwssd_epi32(sumi, w.scales[j], p16);
+  // The four minimum lanes are summed exactly and fused into one float
+  // (lane 0 of mins).
+  static void Accumulate(const UnpackedK& w, const BlockQ8_K& x, __m256& acc,
+                         __m128& mins) {
+    const float d = x.d * w.d;
+    const float dmin = x.d * w.dmin;
+    mins = FmaIntSum4(-dmin, MinLanesK4(w.scales_mins, x.bsums), mins);
+    acc = FmaLanes(d, IntegerLanes<false>(w, x), acc);
   }
-  acc = FmaLanes(d, FoldHalves(sumi), acc);
-}
-
-// A Q6_K super-block unpacked: per half h (128 weights) its 6-bit levels,
-// q[2h] for weights 0..63 and q[2h + 1] for 64..127, and the scales of the
-// 16-weight sub-blocks that each 128-bit lane of those covers.
-struct UnpackedQ6K {
-  __m512i q[4];
-  __m512i scales[4];
-  float d;
+  static float Result(__m256 acc, __m128 mins) {
+    return HorizontalSum(acc) + _mm_cvtss_f32(mins);
+  }
 };
 
-inline UnpackedQ6K UnpackQ6K(const BlockQ6_K& b) {
-  UnpackedQ6K u;
-  u.d = HalfToFloat(b.d);
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const __m512i m2 = _mm512_set1_epi8(3);
-  // Per-256-bit-half shifts of the qh bits: weights 32k + l take bits
-  // 2k..2k+1 of qh[l]; one register holds k = 0, 1 and the other k = 2, 3.
-  const __m512i shift01 = Join(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
-  const __m512i shift23 = Join(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
-  const __m256i scales16 = _mm256_cvtepi8_epi16(
-      _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
+struct Q6KFormat {
+  using Block = BlockQ6_K;
+  static UnpackedK Unpack(const Block& b) {
+    UnpackedK u;
+    u.d = HalfToFloat(b.d);
+    u.dmin = 0;
+    u.scales_mins = _mm_setzero_si128();
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m2 = _mm512_set1_epi8(3);
+    // Per-256-bit-half shifts of the qh bits: weights 32k + l take bits
+    // 2k..2k+1 of qh[l]; one register holds k = 0, 1 and the other k = 2, 3.
+    const __m512i shift01 = Join(_mm256_set1_epi16(0), _mm256_set1_epi16(2));
+    const __m512i shift23 = Join(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
+    const __m256i scales16 = _mm256_cvtepi8_epi16(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
 #pragma GCC unroll 2
-  for (int h = 0; h < 2; ++h) {
-    const __m128i sc = h == 0 ? _mm256_castsi256_si128(scales16)
-                              : _mm256_extracti128_si256(scales16, 1);
-    const __m512i sc4 = _mm512_broadcast_i32x4(sc);
-    const __m512i hbits = _mm512_broadcast_i64x4(Load256(b.qh + 32 * h));
-    const __m512i low = Load512(b.ql + 64 * h);
-    // Weights 0..63 of the half: low nibbles + bits (0, 2) of qh;
-    // weights 64..127: high nibbles + bits (4, 6).
-    u.q[2 * h] = _mm512_or_si512(
-        _mm512_and_si512(low, m4),
-        _mm512_slli_epi16(
-            _mm512_and_si512(_mm512_srlv_epi16(hbits, shift01), m2), 4));
-    u.q[2 * h + 1] = _mm512_or_si512(
-        _mm512_and_si512(_mm512_srli_epi16(low, 4), m4),
-        _mm512_slli_epi16(
-            _mm512_and_si512(_mm512_srlv_epi16(hbits, shift23), m2), 4));
-    u.scales[2 * h] = PickInt16PerLane(sc4, 4);
-    u.scales[2 * h + 1] = PickInt16PerLane(sc4, 5);
+    for (int h = 0; h < 2; ++h) {
+      const __m128i sc = h == 0 ? _mm256_castsi256_si128(scales16)
+                                : _mm256_extracti128_si256(scales16, 1);
+      const __m512i sc4 = _mm512_broadcast_i32x4(sc);
+      const __m512i hbits = _mm512_broadcast_i64x4(Load256(b.qh + 32 * h));
+      const __m512i low = Load512(b.ql + 64 * h);
+      // Weights 0..63 of the half: low nibbles + bits (0, 2) of qh;
+      // weights 64..127: high nibbles + bits (4, 6).
+      u.q[2 * h] = _mm512_or_si512(
+          _mm512_and_si512(low, m4),
+          _mm512_slli_epi16(
+              _mm512_and_si512(_mm512_srlv_epi16(hbits, shift01), m2), 4));
+      u.q[2 * h + 1] = _mm512_or_si512(
+          _mm512_and_si512(_mm512_srli_epi16(low, 4), m4),
+          _mm512_slli_epi16(
+              _mm512_and_si512(_mm512_srlv_epi16(hbits, shift23), m2), 4));
+      u.scales[2 * h] = PickInt16PerLane(sc4, 4);
+      u.scales[2 * h + 1] = PickInt16PerLane(sc4, 5);
+    }
+    return u;
   }
-  return u;
-}
-
-// One super-block of a Q6_K row times one of Q8_K activations, added to the
-// dot product's eight lanes in ggml's order.
-inline void AccumulateQ6K(const UnpackedQ6K& w, const BlockQ8_K& x,
-                          __m256& acc) {
-  const float d = x.d * w.d;
-  const __m512i m32 = _mm512_set1_epi8(32);
-  __m512i sumi = _mm512_setzero_si512();
-#pragma GCC unroll 4
-  for (int j = 0; j < 4; ++j) {
-    const __m512i y = Load512(x.qs + 64 * j);
-    // Pair sums of (q - 32) * y, per weight as in ggml, exact in 16 bits.
-    const __m512i p16 = _mm512_sub_epi16(_mm512_maddubs_epi16(w.q[j], y),
-                                         _mm512_maddubs_epi16(m32, y));
-    // Each 128-bit lane of products covers one 16-weight sub-block.
-    sumi = _mm512_dpwssd_epi32(sumi, w.scales[j], p16);
+  static void Accumulate(const UnpackedK& w, const BlockQ8_K& x, __m256& acc,
+                         __m128& /*mins*/) {
+    acc = FmaLanes(x.d * w.d, IntegerLanes<true>(w, x), acc);
   }
-  acc = FmaLanes(d, FoldHalves(sumi), acc);
-}
+  static float Result(__m256 acc, __m128 /*mins*/) {
+    return HorizontalSum(acc);
+  }
+};
 
 }  // namespace
 }  // namespace layerpool::kernels::avx512

@@ -31,37 +31,32 @@ LAYERPOOL_BEGIN_AVX512
 #include "kernels/simd_avx512_k.h"  // likewise
 
 namespace layerpool::kernels::avx512 {
+namespace {
 
-float DotQ4_K(const void* w, const void* x, int64_t n) {
-  const BlockQ4_K* wb = static_cast<const BlockQ4_K*>(w);
+template <class Format>
+float Dot(const void* w, const void* x, int64_t n) {
+  const auto* wb = static_cast<const typename Format::Block*>(w);
   const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
   __m256 acc = _mm256_setzero_ps();
-  __m128 acc_min = _mm_setzero_ps();
+  __m128 mins = _mm_setzero_ps();
   for (int64_t i = 0; i < n / kQkK; ++i) {
-    AccumulateQ4K(UnpackQ4K(wb[i]), xb[i], acc, acc_min);
+    Format::Accumulate(Format::Unpack(wb[i]), xb[i], acc, mins);
   }
-  return HorizontalSum(acc) + HorizontalSum4(acc_min);
+  return Format::Result(acc, mins);
+}
+
+}  // namespace
+
+float DotQ4_K(const void* w, const void* x, int64_t n) {
+  return Dot<Q4KFormat>(w, x, n);
 }
 
 float DotQ5_K(const void* w, const void* x, int64_t n) {
-  const BlockQ5_K* wb = static_cast<const BlockQ5_K*>(w);
-  const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
-  __m256 acc = _mm256_setzero_ps();
-  __m128 summs = _mm_setzero_ps();  // in lane 0
-  for (int64_t i = 0; i < n / kQkK; ++i) {
-    AccumulateQ5K(UnpackQ5K(wb[i]), xb[i], acc, summs);
-  }
-  return HorizontalSum(acc) + _mm_cvtss_f32(summs);
+  return Dot<Q5KFormat>(w, x, n);
 }
 
 float DotQ6_K(const void* w, const void* x, int64_t n) {
-  const BlockQ6_K* wb = static_cast<const BlockQ6_K*>(w);
-  const BlockQ8_K* xb = static_cast<const BlockQ8_K*>(x);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQkK; ++i) {
-    AccumulateQ6K(UnpackQ6K(wb[i]), xb[i], acc);
-  }
-  return HorizontalSum(acc);
+  return Dot<Q6KFormat>(w, x, n);
 }
 
 }  // namespace layerpool::kernels::avx512

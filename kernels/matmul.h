@@ -23,13 +23,16 @@
 //
 // Performance: decode (n_tokens = 1) is bound by the memory bandwidth of
 // reading the weights; rows are split into one contiguous range per thread,
-// and Q8_0 and Q4_0 run several rows at once (matmul_internal.h) so that
-// their dependent FMA chains keep up with the memory.
+// and Q8_0, Q4_0 and F32 run several rows at once (matmul_internal.h) so
+// that their dependent FMA chains keep up with the memory.
 // For n_tokens > 1 each thread walks its rows in blocks and runs every token
 // of a tile against the block while it is in cache, so weights are read from
-// memory once per call, not once per token; the tiled Q8_0 and Q4_0 kernels
-// are compute-bound at about 230 (Q8_0) and 300 (repacked Q4_0) GFLOP/s per
-// core with AVX-512 VNNI (a VecDot loop manages about 65).
+// memory once per call, not once per token. With AVX-512 VNNI the tiled
+// kernels are compute-bound at about 230 (Q8_0), 300 (repacked Q4_0) and
+// 120-160 (Q4_K) GFLOP/s per core, where a VecDot loop manages 40-65; Q5_K,
+// Q6_K and the float types are tiled too. On AVX2-only CPUs Q8_0 and Q4_0
+// are tiled and the rest loop over VecDot (a Q4_K tile measured no faster
+// there).
 //
 // Thread safety: MatMul may be called from several threads at once (each
 // with its own pool, or pool == nullptr). The activation scratch buffer is

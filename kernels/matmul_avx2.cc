@@ -127,13 +127,9 @@ void MatMulRows(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
   __m256 acc[kBlockRows * kTileTokens];
   for (int64_t rb = r0; rb < r1; rb += kBlockRows) {
     const int64_t re = r1 - rb < kBlockRows ? r1 : rb + kBlockRows;
-    const uint8_t* next = w + re * w_row_bytes;
-    const uint8_t* next_end =
-        w + (r1 - re < kBlockRows ? r1 : re + kBlockRows) * w_row_bytes;
-    const int64_t lines_per_tile =
-        ((next_end - next) / 64 + token_tiles) / token_tiles;
+    NextBlockPrefetch prefetch(w, w_row_bytes, re, r1, kBlockRows, token_tiles);
     for (int64_t t0 = 0; t0 < x.n_tokens; t0 += kTileTokens) {
-      next = PrefetchSome(next, next_end, lines_per_tile);
+      prefetch.Step();
       const int c = static_cast<int>(
           x.n_tokens - t0 < kTileTokens ? x.n_tokens - t0 : kTileTokens);
       for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {

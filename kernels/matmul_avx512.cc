@@ -161,13 +161,9 @@ void MatMulRows(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
     const int64_t re = r1 - rb < kBlockRows ? r1 : rb + kBlockRows;
     PackRows<Format>(w + rb * w_row_bytes, w_row_bytes, re - rb, nb, quants,
                      scales);
-    const uint8_t* next = w + re * w_row_bytes;
-    const uint8_t* next_end =
-        w + (r1 - re < kBlockRows ? r1 : re + kBlockRows) * w_row_bytes;
-    const int64_t lines_per_tile =
-        ((next_end - next) / 64 + token_tiles) / token_tiles;
+    NextBlockPrefetch prefetch(w, w_row_bytes, re, r1, kBlockRows, token_tiles);
     for (int64_t tp = 0; tp < n_pairs; tp += kTilePairs) {
-      next = PrefetchSome(next, next_end, lines_per_tile);
+      prefetch.Step();
       const int c = static_cast<int>(n_pairs - tp < kTilePairs ? n_pairs - tp
                                                                : kTilePairs);
       for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {

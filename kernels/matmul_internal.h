@@ -193,16 +193,31 @@ void MatMulQ4_0(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
                 const Q8Batch& x, float* y, int64_t ldy, void* pack);
 }  // namespace avx2
 
-// Fetches [cursor, end) towards the caches, at most `lines` 64-byte lines;
-// returns the new cursor. The tiled kernels call it to pull the next rows'
-// weights in while the current tile computes.
-inline const uint8_t* PrefetchSome(const uint8_t* cursor, const uint8_t* end,
-                                   int64_t lines) {
-  for (; lines > 0 && cursor < end; --lines, cursor += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(cursor), _MM_HINT_T1);
+// For a tiled kernel that walks rows in blocks of `block_rows`, each block
+// against `steps` token tiles: pulls the next block's weights (rows [re,
+// min(r1, re + block_rows)) of w) towards the caches while the current
+// block computes, spread evenly over its steps. Call Step() once per token
+// tile. The weights come from DRAM; this keeps the kernels compute-bound.
+class NextBlockPrefetch {
+ public:
+  NextBlockPrefetch(const uint8_t* w, int64_t w_row_bytes, int64_t re,
+                    int64_t r1, int64_t block_rows, int64_t steps)
+      : next_(w + re * w_row_bytes),
+        end_(w + (r1 - re < block_rows ? r1 : re + block_rows) * w_row_bytes),
+        lines_per_step_(((end_ - next_) / 64 + steps) / steps) {}
+
+  void Step() {
+    for (int64_t lines = lines_per_step_; lines > 0 && next_ < end_;
+         --lines, next_ += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(next_), _MM_HINT_T1);
+    }
   }
-  return cursor;
-}
+
+ private:
+  const uint8_t* next_;
+  const uint8_t* end_;
+  int64_t lines_per_step_;
+};
 
 }  // namespace layerpool::kernels
 

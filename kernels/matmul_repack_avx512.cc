@@ -262,13 +262,9 @@ void MatMulQ4_0x8(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
     const int64_t re = r1 - rb < kBlockRows ? r1 : rb + kBlockRows;
     PackGroups(w + rb * w_row_bytes, w_row_bytes, re - rb, nb, quants, scales);
     const int groups = static_cast<int>((re - rb + kGroupRows - 1) / kGroupRows);
-    const uint8_t* next = w + re * w_row_bytes;
-    const uint8_t* next_end =
-        w + (r1 - re < kBlockRows ? r1 : re + kBlockRows) * w_row_bytes;
-    const int64_t lines_per_tile =
-        ((next_end - next) / 64 + token_tiles) / token_tiles;
+    NextBlockPrefetch prefetch(w, w_row_bytes, re, r1, kBlockRows, token_tiles);
     for (int64_t t0 = 0; t0 < x.n_tokens; t0 += kTileTokens) {
-      next = PrefetchSome(next, next_end, lines_per_tile);
+      prefetch.Step();
       const int c = static_cast<int>(
           x.n_tokens - t0 < kTileTokens ? x.n_tokens - t0 : kTileTokens);
       for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {

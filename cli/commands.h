@@ -16,6 +16,7 @@ int RunPerplexity(std::span<char* const> args);  // perplexity.cc
 int RunWorker(std::span<char* const> args);    // worker.cc
 int RunServe(std::span<char* const> args);     // serve.cc
 int RunBenchSplit(std::span<char* const> args);  // bench_split.cc
+int RunChatTemplate(std::span<char* const> args);  // chat_template.cc
 
 }  // namespace layerpool::cli
 

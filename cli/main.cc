@@ -32,13 +32,15 @@ constexpr Command kCommands[] = {
      layerpool::cli::RunServe},
     {"bench-split", "measure throughput per layer split and concurrency",
      layerpool::cli::RunBenchSplit},
+    {"chat-template", "render a chat template with a conversation (JSON on stdin)",
+     layerpool::cli::RunChatTemplate},
 };
 
 void PrintUsage(std::ostream& out) {
   out << "usage: layerpool <command> [flags]   (layerpool <command> --help)\n\n"
          "commands:\n";
   for (const Command& c : kCommands) {
-    out << "  " << c.name << std::string(12 - c.name.size(), ' ') << c.summary
+    out << "  " << c.name << std::string(15 - c.name.size(), ' ') << c.summary
         << "\n";
   }
 }

@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev libcpp-httplib-dev libicu-dev
   clang-14 libclang-rt-14-dev   # libFuzzer for the GGUF reader fuzz target
   python3-grpcio python3-protobuf   # the proto-only client test
+  python3-jinja2   # the oracle for the chat-template interpreter
   patchelf   # deploy/bundle.sh: RUNPATH $ORIGIN/../lib in the relocatable bundle
 )
 

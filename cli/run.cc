@@ -2,6 +2,7 @@
 // one-stage case of the pipeline).
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -13,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
+#include "cli/http_flags.h"
 #include "cli/local_workers.h"
 #include "coordinator/cluster.h"
 #include "model/sampling/sampler.h"
@@ -36,6 +38,7 @@ struct RunResult {
   double prompt_seconds = 0;
   double decode_seconds = 0;
   bool line_ended = false;  // the streamed text already ended its line
+  bool served_http = false;  // --http: served until a signal, no prompt ran
 };
 
 absl::Status Generate(const EngineFlags& engine, const std::string& prompt,
@@ -108,10 +111,12 @@ absl::Status Generate(const EngineFlags& engine, const std::string& prompt,
 
 // The same job through a pipeline of `n_workers` worker processes on
 // loopback, with this process as the coordinator.
+// With --http, serves the HTTP API over that pipeline until SIGINT or
+// SIGTERM instead of running the prompt.
 absl::Status GenerateOnWorkers(const EngineFlags& engine, const ClusterFlags& cluster_flags,
                                int n_workers, const std::string& prompt,
                                int64_t n_predict, const SamplingParams& sampling,
-                               bool stream, RunResult* result) {
+                               bool stream, const HttpFlags& http_flags, RunResult* result) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = engine.threads > 0 ? static_cast<int>(engine.threads)
                                          : std::max(1, cores / n_workers);
@@ -121,6 +126,29 @@ absl::Status GenerateOnWorkers(const EngineFlags& engine, const ClusterFlags& cl
   options.workers = workers->addresses();
   options.threads = threads;
   options.log = [](const std::string& line) { std::cerr << line << "\n"; };
+  if (http_flags.enabled()) {
+    // The workers are forked already (they keep the default signal mask);
+    // every thread from here on leaves SIGINT/SIGTERM to the sigwait below.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    LP_ASSIGN_OR_RETURN(auto keys, http_flags.ApiKeys());
+    LP_ASSIGN_OR_RETURN(auto server,
+                        http_flags.Start(keys, options.max_sequences + options.max_queue + 16));
+    const std::string model_path = options.model_path;
+    LP_ASSIGN_OR_RETURN(auto cluster, Cluster::Start(std::move(options)));
+    LP_RETURN_IF_ERROR(http_flags.Attach(*server, *cluster, model_path));
+    std::cout << "http listening on " << server->host() << ":" << server->port() << std::endl;
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    std::cerr << "run: stopping\n";
+    server->Stop();
+    result->line_ended = true;
+    result->served_http = true;
+    return absl::OkStatus();
+  }
   LP_ASSIGN_OR_RETURN(auto cluster, Cluster::Start(std::move(options)));
   const Tokenizer& tokenizer = cluster->tokenizer();
   result->prompt_tokens = tokenizer.Encode(prompt, /*add_special=*/true);
@@ -169,14 +197,16 @@ int RunRun(std::span<char* const> args) {
   int64_t n_predict = 128;
   FlagSet flags(
       "run --model FILE.gguf --prompt TEXT [--n-predict N] [sampling flags] "
-      "[--local-workers K [--split ...]] [--output json]",
+      "[--local-workers K [--split ...] [--http HOST:PORT]] [--output json]",
       "Generates text from a prompt and streams it to stdout: in this process, or "
       "with\n--local-workers K through a pipeline of K worker processes on loopback "
       "(the same\ntokens: each stage computes exactly what one process would). "
       "Generation stops at the\nend-of-sequence token or after --n-predict tokens. "
       "An empty prompt starts from BOS.\nWith --output json, prints one object "
       "instead: {\"prompt_tokens\":[...],\"tokens\":[...],\n\"text\":\"...\","
-      "\"timings\":{\"prompt_tokens_per_s\":..,\"decode_tokens_per_s\":..}}.");
+      "\"timings\":{\"prompt_tokens_per_s\":..,\"decode_tokens_per_s\":..}}.\n"
+      "With --local-workers K --http HOST:PORT, serves the OpenAI-compatible HTTP API\n"
+      "over that pipeline until Ctrl-C instead (prints 'http listening on HOST:PORT').");
   ClusterFlags cluster;
   int64_t local_workers = 0;
   engine.Register(flags);
@@ -185,6 +215,8 @@ int RunRun(std::span<char* const> args) {
             "run through a pipeline of K worker processes on loopback (0: in this process); "
             "--threads is then per worker (default: cores / K)");
   cluster.Register(flags);
+  HttpFlags http_flags;
+  http_flags.Register(flags, /*http_on_by_default=*/false);
   flags.String("prompt", "TEXT", &prompt, "the prompt (BOS is added when the model says so)");
   flags.Int("n-predict", "N", &n_predict, "tokens to generate at most");
   flags.String("output", "FORMAT", &output, "text (stream) or json");
@@ -206,6 +238,10 @@ int RunRun(std::span<char* const> args) {
     std::cerr << "error: --local-workers must be in [0, 64]\n";
     return 2;
   }
+  if (http_flags.enabled() && local_workers == 0) {
+    std::cerr << "error: --http needs --local-workers K (the HTTP API runs on a pipeline)\n";
+    return 2;
+  }
   if (absl::Status s = engine.Validate(); !s.ok()) return ReportError(s);
   auto params = sampling.ToParams();
   if (!params.ok()) return ReportError(params.status());
@@ -215,12 +251,13 @@ int RunRun(std::span<char* const> args) {
   const absl::Status s =
       local_workers > 0
           ? GenerateOnWorkers(engine, cluster, static_cast<int>(local_workers), prompt,
-                              n_predict, *params, !json, &r)
+                              n_predict, *params, !json, http_flags, &r)
           : Generate(engine, prompt, n_predict, *params, !json, &r);
   if (!s.ok()) {
     if (!json && !r.line_ended) std::cout << "\n";
     return ReportError(s);
   }
+  if (r.served_http) return 0;
   const double pp = r.prompt_seconds > 0 ? r.prompt_tokens.size() / r.prompt_seconds : 0;
   const double tg = r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0;
   if (json) {

@@ -1,6 +1,6 @@
 // `layerpool serve`: the coordinator. Plans the split over running workers,
-// loads the stages, then serves the public Inference API over gRPC until
-// SIGINT or SIGTERM.
+// loads the stages, then serves the public Inference API over gRPC and the
+// OpenAI-compatible API over HTTP until SIGINT or SIGTERM.
 
 #include <csignal>
 #include <iostream>
@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
+#include "cli/http_flags.h"
 #include "coordinator/cluster.h"
 #include "coordinator/inference_service.h"
 #include "coordinator/worker_link.h"
@@ -29,14 +30,17 @@ int RunServe(std::span<char* const> args) {
       "worker for its\nfree memory, plans contiguous layer ranges, loads one stage "
       "per worker (each maps the\nmodel from its own disk), chains them, and serves "
       "the layerpool.v1.Inference gRPC API\nuntil SIGINT or SIGTERM. Prints "
-      "'listening on HOST:PORT' once serving (port 0 picks one).\nWorkers must reach "
-      "each other at the addresses given here.");
+      "'listening on HOST:PORT' once serving (port 0 picks one), and 'http listening\n"
+      "on HOST:PORT' for the HTTP API (on from the start: /health says 'loading' until\n"
+      "the stages are up). Workers must reach each other at the addresses given here.");
   engine.Register(flags);
   cluster_flags.Register(flags);
   flags.String("workers", "HOST:PORT,...", &workers, "the workers, in stage order");
   flags.String("listen", "HOST:PORT", &listen, "address of the public API");
   flags.Int("max-queue", "N", &max_queue,
             "requests waiting for a free sequence slot before new ones are refused");
+  HttpFlags http_flags;
+  http_flags.Register(flags, /*http_on_by_default=*/true);
   int exit_code = 0;
   if (!ParseOrExit(flags, args, &exit_code)) return exit_code;
   if (engine.model.empty() || workers.empty()) {
@@ -58,9 +62,25 @@ int RunServe(std::span<char* const> args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  auto api_keys = http_flags.ApiKeys();
+  if (!api_keys.ok()) return ReportError(api_keys.status());
+  std::unique_ptr<http::HttpServer> http_server;
+  if (http_flags.enabled()) {
+    // Each streaming request holds a connection thread; leave room for the
+    // queue and for health checks and scrapes besides.
+    auto started = http_flags.Start(*api_keys, options.max_sequences + options.max_queue + 16);
+    if (!started.ok()) return ReportError(started.status());
+    http_server = std::move(*started);
+  }
+  const std::string model_path = options.model_path;
   auto cluster = Cluster::Start(std::move(options));
   if (!cluster.ok()) return ReportError(cluster.status());
-  InferenceService service(**cluster);
+  if (http_server) {
+    if (absl::Status s = http_flags.Attach(*http_server, **cluster, model_path); !s.ok()) {
+      return ReportError(s);
+    }
+  }
+  InferenceService service(**cluster, *api_keys);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
@@ -73,10 +93,15 @@ int RunServe(std::span<char* const> args) {
   }
   const std::string host = listen.substr(0, listen.rfind(':'));
   std::cout << "listening on " << host << ":" << port << std::endl;
+  if (http_server) {
+    std::cout << "http listening on " << http_server->host() << ":" << http_server->port()
+              << std::endl;
+  }
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
   std::cerr << "serve: stopping\n";
+  if (http_server) http_server->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;
 }

@@ -550,6 +550,16 @@ v1::ClusterDescription Cluster::Describe() const {
   return d;
 }
 
+absl::StatusOr<v1::StatsResponse> Cluster::StageStats(int i) const {
+  if (i < 0 || i >= n_stages()) return absl::OutOfRangeError(absl::StrCat("no stage ", i));
+  return impl_->stages[i]->Stats();
+}
+
+absl::Status Cluster::health() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->down;
+}
+
 absl::StatusOr<std::vector<v1::StatsResponse>> Cluster::StageStats() const {
   std::vector<v1::StatsResponse> out;
   for (size_t i = 0; i < impl_->stages.size(); ++i) {

@@ -99,6 +99,8 @@ class Cluster {
       GenerateRequest request);
 
   v1::ClusterDescription Describe() const;
+  // OK while every stage is up; once one failed, Unavailable naming it.
+  absl::Status health() const;
 
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const HParams& hparams() const { return hp_; }
@@ -106,6 +108,8 @@ class Cluster {
   int n_stages() const;
   // The stages' Stats, in stage order (for the split benchmark).
   absl::StatusOr<std::vector<v1::StatsResponse>> StageStats() const;
+  // Stage i's Stats alone (waits at most 5 s for it).
+  absl::StatusOr<v1::StatsResponse> StageStats(int i) const;
   // Mean time from sending a micro-batch to stage 0 to its ack, less the
   // stage's queue and compute time, halved, microseconds; 0 before any.
   double first_hop_us() const;

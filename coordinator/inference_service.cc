@@ -1,21 +1,15 @@
 #include "coordinator/inference_service.h"
 
-#include <chrono>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "coordinator/api_keys.h"
+#include "coordinator/generation.h"
 #include "coordinator/text_stream.h"
 #include "proto/convert.h"
 #include "proto/version.h"
 
 namespace layerpool {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double Ms(Clock::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
 
 grpc::Status Invalid(const std::string& message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
@@ -32,10 +26,24 @@ v1::FinishReason ToProto(FinishReason reason) {
 
 }  // namespace
 
+grpc::Status InferenceService::Authorize(const grpc::ServerContext* context) const {
+  if (api_keys_.empty()) return grpc::Status::OK;
+  const auto& metadata = context->client_metadata();
+  const auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "this server needs an API key: send metadata 'authorization: Bearer KEY'");
+  }
+  if (!KeyMatches(std::string(it->second.data(), it->second.size()), api_keys_)) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the API key is not valid");
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status InferenceService::Generate(
     grpc::ServerContext* context, const v1::GenerateRequest* request,
     grpc::ServerWriter<v1::GenerateResponse>* writer) {
-  const auto start = Clock::now();
+  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
   const std::string served = cluster_.Describe().model().id();
   if (request->model().empty()) {
     return Invalid(absl::StrCat("model: empty; this cluster serves '", served, "'"));
@@ -70,73 +78,52 @@ grpc::Status InferenceService::Generate(
   if (g.prompt.empty()) {
     return Invalid("prompt: no tokens (an empty text, and the model adds no BOS)");
   }
-  const int32_t n_prompt = static_cast<int32_t>(g.prompt.size());
-  absl::StatusOr<std::unique_ptr<Cluster::Stream>> stream =
-      cluster_.Generate(std::move(g));
-  if (!stream.ok()) return ToGrpc(stream.status());
-
-  TextStream text({request->stop().begin(), request->stop().end()});
-  Clock::time_point first_token{}, last_token{};
-  int32_t generated = 0;
-  GenerateEvent event;
-  while (true) {
-    if (!(*stream)->Next(&event, absl::Milliseconds(100))) {
-      if (context->IsCancelled()) {
-        (*stream)->Cancel();
-        return grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled");
-      }
-      continue;
-    }
-    if (event.done) break;
-    last_token = Clock::now();
-    if (generated++ == 0) first_token = last_token;
-    v1::GenerateResponse response;
-    v1::GeneratedToken* t = response.mutable_token();
-    t->set_token(event.token);
-    t->set_piece(text.Add(tok.TokenToPiece(event.token)));
-    if (event.logprob) t->set_logprob(*event.logprob);
-    for (const auto& [id, logprob] : event.top_logprobs) {
-      v1::TokenLogprob* p = t->add_top_logprobs();
-      p->set_token(id);
-      p->set_logprob(logprob);
-      p->set_piece(tok.TokenToPiece(id));
-    }
-    if (text.stopped()) (*stream)->Cancel();
-    if (!writer->Write(response)) {
-      (*stream)->Cancel();
-      return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away");
-    }
-  }
-  if (event.reason == FinishReason::kFailed) return ToGrpc(event.status);
-  if (event.reason == FinishReason::kCancelled && !text.stopped()) {
-    return grpc::Status(grpc::StatusCode::CANCELLED, "the request was cancelled");
-  }
+  absl::StatusOr<GenerationSummary> summary = GenerateText(
+      cluster_, std::move(g), {request->stop().begin(), request->stop().end()},
+      [&](const TokenOut& out) {
+        v1::GenerateResponse response;
+        v1::GeneratedToken* t = response.mutable_token();
+        t->set_token(out.token);
+        t->set_piece(out.piece);
+        if (out.logprob) t->set_logprob(*out.logprob);
+        for (const auto& [id, logprob] : out.top_logprobs) {
+          v1::TokenLogprob* p = t->add_top_logprobs();
+          p->set_token(id);
+          p->set_logprob(logprob);
+          p->set_piece(tok.TokenToPiece(id));
+        }
+        return writer->Write(response);
+      },
+      [context] { return context->IsCancelled(); });
+  if (!summary.ok()) return ToGrpc(summary.status());
 
   v1::GenerateResponse last;
   v1::GenerateDone* done = last.mutable_done();
-  done->set_tail(text.Flush());
-  done->set_finish_reason(text.stopped() ? v1::FINISH_REASON_STOP : ToProto(event.reason));
-  done->set_stop_matched(text.matched());
+  done->set_tail(summary->tail);
+  done->set_finish_reason(!summary->stop_matched.empty() ? v1::FINISH_REASON_STOP
+                                                         : ToProto(summary->reason));
+  done->set_stop_matched(summary->stop_matched);
   v1::Timings* timings = done->mutable_timings();
+  const int32_t n_prompt = summary->prompt_tokens, generated = summary->generated_tokens;
   timings->set_prompt_tokens(n_prompt);
   timings->set_generated_tokens(generated);
   if (generated > 0) {
-    const double prompt_ms = Ms(first_token - start);
+    const double prompt_ms = summary->time_to_first_token_ms;
     timings->set_prompt_ms(prompt_ms);
     timings->set_time_to_first_token_ms(prompt_ms);
     timings->set_prompt_tokens_per_second(prompt_ms > 0 ? n_prompt / prompt_ms * 1e3 : 0);
-    const double decode_ms = Ms(last_token - first_token);
-    timings->set_decode_ms(decode_ms);
+    timings->set_decode_ms(summary->decode_ms);
     timings->set_decode_tokens_per_second(
-        decode_ms > 0 ? (generated - 1) / decode_ms * 1e3 : 0);
+        summary->decode_ms > 0 ? (generated - 1) / summary->decode_ms * 1e3 : 0);
   }
   writer->Write(last);
   return grpc::Status::OK;
 }
 
-grpc::Status InferenceService::Tokenize(grpc::ServerContext*,
+grpc::Status InferenceService::Tokenize(grpc::ServerContext* context,
                                         const v1::TokenizeRequest* request,
                                         v1::TokenizeResponse* response) {
+  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
   const Tokenizer& tok = cluster_.tokenizer();
   for (int32_t id : tok.Encode(request->text(), !request->has_add_special() || request->add_special(),
                                request->parse_special())) {
@@ -146,9 +133,10 @@ grpc::Status InferenceService::Tokenize(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status InferenceService::Detokenize(grpc::ServerContext*,
+grpc::Status InferenceService::Detokenize(grpc::ServerContext* context,
                                           const v1::DetokenizeRequest* request,
                                           v1::DetokenizeResponse* response) {
+  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
   const Tokenizer& tok = cluster_.tokenizer();
   std::vector<int32_t> ids;
   for (int i = 0; i < request->tokens_size(); ++i) {
@@ -164,9 +152,10 @@ grpc::Status InferenceService::Detokenize(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status InferenceService::DescribeCluster(grpc::ServerContext*,
+grpc::Status InferenceService::DescribeCluster(grpc::ServerContext* context,
                                                const v1::DescribeClusterRequest*,
                                                v1::ClusterDescription* response) {
+  if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
   *response = cluster_.Describe();
   return grpc::Status::OK;
 }

@@ -5,6 +5,7 @@
 #define LAYERPOOL_COORDINATOR_INFERENCE_SERVICE_H_
 
 #include <string>
+#include <vector>
 
 #include "coordinator/cluster.h"
 #include "layerpool/v1/inference.grpc.pb.h"
@@ -13,8 +14,10 @@ namespace layerpool {
 
 class InferenceService final : public v1::Inference::Service {
  public:
-  // `cluster` must outlive the service.
-  explicit InferenceService(Cluster& cluster) : cluster_(cluster) {}
+  // `cluster` must outlive the service. With `api_keys`, every call needs
+  // metadata "authorization: Bearer KEY" naming one (else UNAUTHENTICATED).
+  explicit InferenceService(Cluster& cluster, std::vector<std::string> api_keys = {})
+      : cluster_(cluster), api_keys_(std::move(api_keys)) {}
 
   grpc::Status Generate(grpc::ServerContext* context,
                         const v1::GenerateRequest* request,
@@ -30,7 +33,10 @@ class InferenceService final : public v1::Inference::Service {
                                v1::ClusterDescription* response) override;
 
  private:
+  grpc::Status Authorize(const grpc::ServerContext* context) const;
+
   Cluster& cluster_;
+  std::vector<std::string> api_keys_;
 };
 
 }  // namespace layerpool

@@ -53,7 +53,7 @@ def resident_bytes(pid, path):
 
 try:
     workers = [start(["worker", "--listen", "127.0.0.1:0", "--threads", "1"]) for _ in range(4)]
-    serve, address = start(["serve", "--model", model, "--workers",
+    serve, address = start(["serve", "--http", "127.0.0.1:0", "--model", model, "--workers",
                             ",".join(a for _, a in workers), "--split", "2,2,2,2",
                             "--ctx", "256", "--listen", "127.0.0.1:0"])
     if address is None:
@@ -83,7 +83,7 @@ try:
     # A limit smaller than the stage: refused, naming the worker and the gap.
     small, small_addr = start(["worker", "--listen", "127.0.0.1:0", "--mem-limit", "4MiB"])
     big, big_addr = start(["worker", "--listen", "127.0.0.1:0"])
-    out = subprocess.run([lp, "serve", "--model", model, "--workers", f"{big_addr},{small_addr}",
+    out = subprocess.run([lp, "serve", "--http", "127.0.0.1:0", "--model", model, "--workers", f"{big_addr},{small_addr}",
                           "--split", "4,4", "--ctx", "256", "--listen", "127.0.0.1:0"],
                          capture_output=True, text=True, timeout=60)
     errors = [l for l in out.stderr.splitlines() if l.startswith("error:")]

@@ -43,7 +43,7 @@ def start(args):
 
 try:
     workers = [start(["worker", "--listen", "127.0.0.1:0", "--threads", "1"]) for _ in range(3)]
-    serve, address = start(["serve", "--model", model, "--workers",
+    serve, address = start(["serve", "--http", "127.0.0.1:0", "--model", model, "--workers",
                             ",".join(a for _, a in workers), "--split", "3,4,5",
                             "--ctx", "2048", "--max-sequences", "8", "--listen", "127.0.0.1:0"])
     channel = grpc.insecure_channel(address)
@@ -148,7 +148,7 @@ try:
     # A worker that stalls (SIGSTOP: its sockets stay open, nothing answers)
     # is caught by the health checks, within 5 s too.
     workers = [start(["worker", "--listen", "127.0.0.1:0", "--threads", "1"]) for _ in range(2)]
-    serve, address = start(["serve", "--model", model, "--workers",
+    serve, address = start(["serve", "--http", "127.0.0.1:0", "--model", model, "--workers",
                             ",".join(a for _, a in workers), "--ctx", "2048",
                             "--listen", "127.0.0.1:0"])
     api = pb_grpc.InferenceStub(grpc.insecure_channel(address))

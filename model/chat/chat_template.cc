@@ -90,4 +90,66 @@ absl::StatusOr<std::string> ChatTemplate::Render(const nlohmann::ordered_json& v
   return template_.Render(d);
 }
 
+namespace {
+
+// The texts of a message as a template may print them: its content, or
+// each text part.
+std::vector<std::string> MessageTexts(const nlohmann::ordered_json& m) {
+  std::vector<std::string> out;
+  if (!m.is_object() || !m.contains("content")) return out;
+  const nlohmann::ordered_json& c = m["content"];
+  if (c.is_string()) out.push_back(c.get<std::string>());
+  if (c.is_array()) {
+    for (const auto& part : c) {
+      if (part.is_object() && part.contains("text") && part["text"].is_string()) {
+        out.push_back(part["text"].get<std::string>());
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<int32_t> TokenizeChatPrompt(const Tokenizer& tokenizer, const std::string& prompt,
+                                        const nlohmann::ordered_json& messages) {
+  const std::string bos = ChatTemplate::BosText(tokenizer);
+  const bool add_bos = tokenizer.add_bos() && !(bos.size() > 0 && prompt.starts_with(bos));
+  std::vector<int32_t> ids;
+  if (add_bos) ids.push_back(tokenizer.bos_id());
+
+  // Where message text that would parse as special tokens sits in the prompt.
+  std::vector<std::pair<size_t, size_t>> plain;  // [begin, end) byte ranges
+  size_t from = 0;
+  for (const auto& m : messages) {
+    for (std::string text : MessageTexts(m)) {
+      if (tokenizer.Encode(text, false, true) == tokenizer.Encode(text, false, false)) continue;
+      size_t at = prompt.find(text, from);
+      if (at == std::string::npos) {  // a template that trimmed it
+        const size_t b = text.find_first_not_of(" \t\n\r");
+        const size_t e = text.find_last_not_of(" \t\n\r");
+        if (b == std::string::npos) continue;
+        text = text.substr(b, e - b + 1);
+        at = prompt.find(text, from);
+      }
+      if (at == std::string::npos) continue;
+      plain.emplace_back(at, at + text.size());
+      from = at + text.size();
+    }
+  }
+  if (plain.empty()) {
+    std::vector<int32_t> rest = tokenizer.Encode(prompt, false, true);
+    ids.insert(ids.end(), rest.begin(), rest.end());
+    return ids;
+  }
+  size_t pos = 0;
+  for (const auto& [b, e] : plain) {
+    for (int32_t id : tokenizer.Encode(prompt.substr(pos, b - pos), false, true)) ids.push_back(id);
+    for (int32_t id : tokenizer.Encode(prompt.substr(b, e - b), false, false)) ids.push_back(id);
+    pos = e;
+  }
+  for (int32_t id : tokenizer.Encode(prompt.substr(pos), false, true)) ids.push_back(id);
+  return ids;
+}
+
 }  // namespace layerpool

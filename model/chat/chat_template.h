@@ -20,8 +20,10 @@
 #ifndef LAYERPOOL_MODEL_CHAT_CHAT_TEMPLATE_H_
 #define LAYERPOOL_MODEL_CHAT_CHAT_TEMPLATE_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "model/jinja/jinja.h"
@@ -66,6 +68,16 @@ class ChatTemplate {
   std::string bos_, eos_;
   bool wants_parts_ = false;
 };
+
+// Token ids for a rendered chat prompt: special-token text the template
+// wrote ("<|eot_id|>") becomes those tokens, text from the messages does not
+// (a user who types "<|eot_id|>" gets the characters, not the token). When
+// no message holds special-token text the whole prompt is tokenized in one
+// call, exactly as llama.cpp tokenizes it; otherwise the messages' spans are
+// tokenized as plain text between the template's parts. BOS is added when
+// the vocabulary wants one and the template did not write it.
+std::vector<int32_t> TokenizeChatPrompt(const Tokenizer& tokenizer, const std::string& prompt,
+                                        const nlohmann::ordered_json& messages);
 
 }  // namespace layerpool
 

@@ -207,7 +207,16 @@ absl::Status Cluster::Impl::Send(const MicroBatch& batch) {
 
 void Cluster::Impl::FreeOnWorkers(const std::vector<uint64_t>& ids) {
   if (ids.empty()) return;
-  for (auto& stage : stages) stage->FreeSequencesAsync(ids);
+  // Every stage frees in parallel, and the loop waits: a micro-batch that
+  // admits new sequences into the freed slots must not reach a stage before
+  // its free does (the free RPC and the activation stream are not ordered).
+  // A stage that does not answer within the health timeout is the health
+  // check's business; the wait ends then.
+  std::vector<std::shared_future<void>> done;
+  for (auto& stage : stages) done.push_back(stage->FreeSequencesAsync(ids));
+  const auto deadline = std::chrono::steady_clock::now() +
+                        absl::ToChronoNanoseconds(options.health_timeout);
+  for (auto& d : done) d.wait_until(deadline);
 }
 
 void Cluster::Impl::HandleOutput(Scheduler& scheduler, const v1::StepResult* result) {
@@ -286,6 +295,10 @@ void Cluster::Impl::Loop() {
       failure = f->status;
     }
 
+    // Frees (finished, cancelled) reach every stage before a micro-batch
+    // that may reuse their slots is sent.
+    HandleOutput(scheduler, result);
+    result = nullptr;
     if (failure.ok()) {
       for (const MicroBatch& batch : scheduler.NextBatches()) {
         absl::Status st = Send(batch);

@@ -156,10 +156,12 @@ absl::StatusOr<v1::StatsResponse> WorkerLink::Stats() {
   return response;
 }
 
-void WorkerLink::FreeSequencesAsync(std::vector<uint64_t> ids) {
+std::shared_future<void> WorkerLink::FreeSequencesAsync(std::vector<uint64_t> ids) {
   std::lock_guard lock(free_mu_);
-  free_queue_.push_back(std::move(ids));
+  free_queue_.push_back({std::move(ids), std::promise<void>()});
+  std::shared_future<void> done = free_queue_.back().done.get_future().share();
   free_cv_.notify_all();
+  return done;
 }
 
 void WorkerLink::FreeLoop() {
@@ -168,8 +170,10 @@ void WorkerLink::FreeLoop() {
     free_cv_.wait(lock, [&] { return free_stop_ || !free_queue_.empty(); });
     if (free_stop_) return;
     v1::FreeSequenceRequest request;
+    std::vector<std::promise<void>> done;
     while (!free_queue_.empty()) {
-      for (uint64_t id : free_queue_.front()) request.add_seq_ids(id);
+      for (uint64_t id : free_queue_.front().ids) request.add_seq_ids(id);
+      done.push_back(std::move(free_queue_.front().done));
       free_queue_.pop_front();
     }
     lock.unlock();
@@ -177,6 +181,7 @@ void WorkerLink::FreeLoop() {
     SetDeadline(context, absl::Seconds(5));
     v1::FreeSequenceResponse response;
     (void)stub_->FreeSequence(&context, request, &response);
+    for (std::promise<void>& p : done) p.set_value();
     lock.lock();
   }
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,8 +77,9 @@ class WorkerLink {
   [[nodiscard]] absl::Status CheckHealth(absl::Duration timeout);
   [[nodiscard]] absl::StatusOr<v1::StatsResponse> Stats();
   // Queued to a thread of the link's own, so the caller never waits on a
-  // slow or dead worker. Errors are ignored: a dead worker holds nothing.
-  void FreeSequencesAsync(std::vector<uint64_t> ids);
+  // slow or dead worker unless it chooses to: the future is ready once the
+  // worker answered (or the call failed: a dead worker holds nothing).
+  std::shared_future<void> FreeSequencesAsync(std::vector<uint64_t> ids);
   [[nodiscard]] absl::StatusOr<std::unique_ptr<ActivationSender>> OpenActivations(
       std::function<void(const absl::Status&)> on_error);
 
@@ -94,7 +96,11 @@ class WorkerLink {
 
   std::mutex free_mu_;
   std::condition_variable free_cv_;
-  std::deque<std::vector<uint64_t>> free_queue_;
+  struct PendingFree {
+    std::vector<uint64_t> ids;
+    std::promise<void> done;
+  };
+  std::deque<PendingFree> free_queue_;
   bool free_stop_ = false;
   std::thread free_thread_;
 };

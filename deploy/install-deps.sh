@@ -13,6 +13,8 @@ packages=(
   python3-grpcio python3-protobuf   # the proto-only client test
   python3-jinja2   # the oracle for the chat-template interpreter
   patchelf   # deploy/bundle.sh: RUNPATH $ORIGIN/../lib in the relocatable bundle
+  curl   # the quickstart asks the HTTP API
+  prometheus   # the HTTP test scrapes /metrics with a real Prometheus
 )
 
 missing=()
@@ -20,6 +22,10 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$p")
 done
+# Node.js and npm run the official openai client in the HTTP test. Checked
+# by command: a machine may have them from another package than Debian's.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -7,7 +7,8 @@
 # them, loads one stage in each, streams the generated text through the
 # pipeline, and shuts everything down. Describing the model, tokenizing, and
 # the same prompt in one process come first, so the two outputs can be
-# compared.
+# compared. Last, the same pipeline serves the OpenAI-compatible HTTP API
+# (`run --local-workers 2 --http`) and curl asks it for a completion.
 #
 #   LAYERPOOL_SHARED=/path/to/shared   where real models are (default ../shared)
 set -euo pipefail
@@ -42,3 +43,17 @@ echo; echo "== layerpool run --model $model --prompt 'Once upon a time' --n-pred
 
 echo; echo "== the same through a pipeline of 2 local workers: layerpool run ... --local-workers 2"
 "$lp" run --model "$model" --prompt "Once upon a time" --n-predict 48 --temp 0 --local-workers 2
+
+echo; echo "== the OpenAI-compatible HTTP API over the same pipeline: layerpool run ... --local-workers 2 --http 127.0.0.1:0"
+log=$(mktemp)
+"$lp" run --model "$model" --local-workers 2 --http 127.0.0.1:0 >"$log" 2>/dev/null &
+pid=$!
+for _ in $(seq 300); do grep -q "^http listening on" "$log" && break; sleep 0.1; done
+addr=$(sed -n 's/^http listening on //p' "$log")
+echo "curl http://$addr/v1/completions -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 24, \"temperature\": 0}'"
+curl -s "http://$addr/v1/completions" -H 'Content-Type: application/json' \
+  -d '{"prompt": "Once upon a time", "max_tokens": 24, "temperature": 0}'
+echo
+kill -INT "$pid"
+wait "$pid" || true
+rm -f "$log"

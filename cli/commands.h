@@ -17,6 +17,7 @@ int RunWorker(std::span<char* const> args);    // worker.cc
 int RunServe(std::span<char* const> args);     // serve.cc
 int RunBenchSplit(std::span<char* const> args);  // bench_split.cc
 int RunChatTemplate(std::span<char* const> args);  // chat_template.cc
+int RunPlan(std::span<char* const> args);      // plan.cc
 
 }  // namespace layerpool::cli
 

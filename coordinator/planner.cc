@@ -158,6 +158,12 @@ absl::StatusOr<std::vector<StagePlan>> PlanAutomatic(const Costing& c) {
 absl::StatusOr<ModelCosts> ModelCostsFromGguf(const gguf::GgufFile& file,
                                               const HParams& hp,
                                               double kv_bytes_per_element) {
+  return ModelCostsFromTensors(file.tensors(), hp, kv_bytes_per_element);
+}
+
+absl::StatusOr<ModelCosts> ModelCostsFromTensors(const std::vector<gguf::TensorInfo>& tensors,
+                                                 const HParams& hp,
+                                                 double kv_bytes_per_element) {
   if (hp.n_layer <= 0) {
     return absl::InvalidArgumentError("the model has no layers (block_count)");
   }
@@ -171,7 +177,7 @@ absl::StatusOr<ModelCosts> ModelCostsFromGguf(const gguf::GgufFile& file,
   costs.layer_weight_bytes.assign(hp.n_layer, 0);
   costs.kv_bytes_per_token_per_layer = static_cast<uint64_t>(std::ceil(kv));
   bool has_output = false;
-  for (const gguf::TensorInfo& t : file.tensors()) {
+  for (const gguf::TensorInfo& t : tensors) {
     absl::string_view name = t.name;
     if (absl::ConsumePrefix(&name, "blk.")) {
       int64_t layer = -1;

@@ -48,6 +48,10 @@ struct ModelCosts {
 // or kv_bytes_per_element is not positive.
 [[nodiscard]] absl::StatusOr<ModelCosts> ModelCostsFromGguf(
     const gguf::GgufFile& file, const HParams& hp, double kv_bytes_per_element);
+// The same from a table of tensors (a GGUF file's, or a synth shape's).
+[[nodiscard]] absl::StatusOr<ModelCosts> ModelCostsFromTensors(
+    const std::vector<gguf::TensorInfo>& tensors, const HParams& hp,
+    double kv_bytes_per_element);
 
 struct WorkerMemory {
   std::string name;     // for messages and DescribePlan

@@ -231,6 +231,43 @@ absl::Status ValidateSynthOptions(const SynthOptions& o) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<gguf::TensorInfo>> SynthTensorTable(const SynthOptions& o) {
+  LP_RETURN_IF_ERROR(ValidateSynthOptions(o));
+  std::vector<gguf::TensorInfo> table;
+  for (const TensorPlan& t : PlanTensors(o.shape, *FindRecipe(o.file_type))) {
+    gguf::TensorInfo info;
+    info.name = t.name;
+    info.type = t.type;
+    info.shape = t.shape;
+    info.n_elements = 1;
+    for (int64_t d : t.shape) info.n_elements *= d;
+    info.size_bytes = static_cast<uint64_t>(*RowBytes(t.type, t.shape[0])) *
+                      static_cast<uint64_t>(info.n_elements / t.shape[0]);
+    table.push_back(std::move(info));
+  }
+  return table;
+}
+
+absl::StatusOr<HParams> SynthHParams(const SynthOptions& o) {
+  LP_RETURN_IF_ERROR(ValidateSynthOptions(o));
+  const SynthShape& s = o.shape;
+  HParams hp;
+  hp.architecture = "llama";
+  hp.n_layer = s.n_layer;
+  hp.n_embd = s.n_embd;
+  hp.n_ff = s.n_ff;
+  hp.n_head = s.n_head;
+  hp.n_head_kv = s.n_head_kv;
+  hp.head_dim = s.n_embd / s.n_head;
+  hp.n_rot = hp.head_dim;
+  hp.n_ctx_train = s.n_ctx;
+  hp.n_vocab = s.n_vocab;
+  hp.rope_freq_base = s.rope_freq_base;
+  hp.rms_eps = s.rms_eps;
+  hp.file_type = FindRecipe(o.file_type)->ftype;
+  return hp;
+}
+
 absl::Status WriteSynthModel(const SynthOptions& options, const std::string& path,
                              const gguf::GgufWriter::Progress& progress) {
   SynthOptions o = options;

@@ -22,7 +22,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "model/gguf/gguf.h"
 #include "model/gguf/writer.h"
+#include "model/hparams/hparams.h"
 
 namespace layerpool {
 
@@ -62,6 +64,13 @@ struct SynthOptions {
 // Checks the shape (positive sizes, heads dividing the embedding, kv heads
 // dividing heads) and the file type. InvalidArgument names the field.
 [[nodiscard]] absl::Status ValidateSynthOptions(const SynthOptions& options);
+
+// The tensors WriteSynthModel would write (name, type, shape, size; no
+// offsets, no data), and the hyper-parameters a reader of that file would
+// see: what `layerpool plan --shape` costs without writing gigabytes.
+[[nodiscard]] absl::StatusOr<std::vector<gguf::TensorInfo>> SynthTensorTable(
+    const SynthOptions& options);
+[[nodiscard]] absl::StatusOr<HParams> SynthHParams(const SynthOptions& options);
 
 // Writes the model to `path` (atomically, see GgufWriter).
 [[nodiscard]] absl::Status WriteSynthModel(

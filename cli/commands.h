@@ -18,6 +18,7 @@ int RunServe(std::span<char* const> args);     // serve.cc
 int RunBenchSplit(std::span<char* const> args);  // bench_split.cc
 int RunChatTemplate(std::span<char* const> args);  // chat_template.cc
 int RunPlan(std::span<char* const> args);      // plan.cc
+int RunEmbed(std::span<char* const> args);     // embed.cc
 
 }  // namespace layerpool::cli
 

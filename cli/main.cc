@@ -32,6 +32,8 @@ constexpr Command kCommands[] = {
      layerpool::cli::RunServe},
     {"bench-split", "measure throughput per layer split and concurrency",
      layerpool::cli::RunBenchSplit},
+    {"embed", "embeddings in this process (JSON strings on stdin)",
+     layerpool::cli::RunEmbed},
     {"plan", "will a model fit on these devices at this context? (before loading)",
      layerpool::cli::RunPlan},
     {"chat-template", "render a chat template with a conversation (JSON on stdin)",

@@ -1,5 +1,6 @@
 #include "coordinator/cluster.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -191,11 +192,18 @@ absl::Status Cluster::Impl::Send(const MicroBatch& batch) {
     chunk.add_seq_ids(row.seq_id);
     chunk.add_positions(row.position);
     ids->Add(row.token);
+    const auto it = live.find(row.seq_id);
+    if (it != live.end() && it->second.request.embed != v1::POOLING_TYPE_UNSPECIFIED &&
+        std::find(chunk.embed_seq_ids().begin(), chunk.embed_seq_ids().end(), row.seq_id) ==
+            chunk.embed_seq_ids().end()) {
+      chunk.add_embed_seq_ids(row.seq_id);
+    }
   }
   for (const BatchSample& s : batch.samples) {
     v1::SampleSpec* spec = chunk.add_samples();
     spec->set_row(s.row);
     const Live& l = live.at(s.seq_id);
+    spec->set_embed(l.request.embed);
     *spec->mutable_sampling() = SamplingToProto(l.request.sampling);
     if (s.first) {
       spec->mutable_recent_tokens()->Add(l.request.prompt.begin(),
@@ -230,6 +238,7 @@ void Cluster::Impl::HandleOutput(Scheduler& scheduler, const v1::StepResult* res
       for (const v1::SampledToken& s : result->tokens()) {
         if (s.seq_id() != t.seq_id) continue;
         if (s.has_logprob()) e.logprob = s.logprob();
+        e.embedding.assign(s.embedding().begin(), s.embedding().end());
         for (const v1::TokenLogprob& p : s.top_logprobs()) {
           e.top_logprobs.emplace_back(p.token(), p.logprob());
         }
@@ -528,6 +537,7 @@ absl::StatusOr<std::unique_ptr<Cluster::Stream>> Cluster::Generate(
     }
   }
   LP_RETURN_IF_ERROR(ValidateSamplingParams(request.sampling), "sampling");
+  if (request.embed != v1::POOLING_TYPE_UNSPECIFIED) request.n_predict = 1;
   {
     std::lock_guard lock(impl_->mu);
     if (!impl_->down.ok()) return impl_->down;

@@ -69,6 +69,9 @@ struct GenerateEvent {
   int32_t token = 0;
   std::optional<float> logprob;
   std::vector<std::pair<int32_t, float>> top_logprobs;
+  // For an embedding request, its one event before `done` carries the
+  // pooled, L2-normalised final hidden state (n_embd floats; token 0).
+  std::vector<float> embedding;
   // done: why it ended; status is not OK for kFailed (Unavailable when a
   // stage went down).
   FinishReason reason = FinishReason::kLength;
@@ -79,6 +82,10 @@ struct GenerateRequest {
   std::vector<int32_t> prompt;  // token ids, not empty
   int64_t n_predict = 0;        // <= 0: until a stop token or the context ends
   SamplingParams sampling;
+  // Not UNSPECIFIED: an embedding request. The prompt runs through every
+  // stage and the last returns its hidden states pooled this way, in one
+  // event; nothing is generated (n_predict and sampling are ignored).
+  v1::PoolingType embed = v1::POOLING_TYPE_UNSPECIFIED;
 };
 
 // The model id requests name: the file name without directory and ".gguf".

@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """The HTTP front door end to end: two workers and `layerpool serve` on
 loopback, driven by the official `openai` npm client (tests/http), by raw
-HTTP for the SSE framing and disconnects, and scraped by a real Prometheus.
+HTTP for the SSE framing, disconnects and embeddings, and scraped by a real
+Prometheus.
 
 Checks: everything in tests/http/openai_client_test.mjs; the SSE framing
 byte for byte (data: lines, one finish_reason, [DONE] last); that a client
 that disconnects mid-stream frees its sequence on every stage (read back
-through /metrics); 64 concurrent streaming chats each equal to its own solo
+through /metrics); embeddings through the pipeline equal to the in-process
+`layerpool embed`'s to the float; 64 concurrent streaming chats each equal to its own solo
 run at temperature 0; /health without a key, /metrics with one; Prometheus
 (Debian's) scraping /metrics every second and answering queries with our
 series; and a killed worker turning requests into 503 naming the stage.
@@ -113,7 +115,9 @@ try:
     workers = [start(["worker", "--listen", "127.0.0.1:0", "--threads", "1"]) for _ in range(2)]
     serve, (grpc_address, http_address) = start(
         ["serve", "--model", model, "--workers", ",".join(a[0] for _, a in workers),
-         "--split", "1,1", "--ctx", "512", "--max-sequences", "8", "--listen", "127.0.0.1:0",
+         # --batch 64: a long embedding input spans several micro-batches.
+         "--split", "1,1", "--ctx", "512", "--batch", "64", "--max-sequences", "8",
+         "--listen", "127.0.0.1:0",
          "--http", "127.0.0.1:0", "--api-key-file", key_file,
          "--chat-template", os.path.join(here, "chat_templates/templates/chatml.jinja")], lines=2)
     http_host, http_port = http_address.rsplit(":", 1)
@@ -202,6 +206,30 @@ try:
           and len(after) == 2 and all(v == 0 for v in after.values()) and freed_in < 2,
           f"during {during}, after {after} ({freed_in:.2f} s)")
     print(f"     (freed {freed_in * 1000:.0f} ms after the socket closed)")
+
+    # --- embeddings through the pipeline equal the in-process ones
+    texts = ["Once upon a time", "The cat sat on the mat.", "word " * 150] + \
+            [f"Story {i} about a {w}." for i, w in enumerate(["dog", "bird", "fish", "king",
+                                                              "girl", "tree", "ship", "moon"])]
+    local = subprocess.run([lp, "embed", "--model", model], input="".join(json.dumps(t) + "\n" for t in texts),
+                           capture_output=True, text=True, timeout=120)
+    want = [json.loads(line) for line in local.stdout.splitlines()]
+    status, data = request("POST", "/v1/embeddings", {"model": model_id, "input": texts})
+    got = [d["embedding"] for d in json.loads(data)["data"]] if status == 200 else []
+    check("embeddings through 2 stages equal the in-process engine's, to the float",
+          local.returncode == 0 and len(want) == len(texts) and got == want,
+          f"{status} {data[:200]!r} {local.stderr[-300:]}")
+    norms = [sum(x * x for x in v) ** 0.5 for v in got]
+    check("embeddings are L2-normalised", norms and all(abs(n - 1) < 1e-5 for n in norms), norms)
+    status, data = request("POST", "/v1/embeddings", {"input": texts[1], "encoding_format": "base64"})
+    import base64, struct  # noqa: E401,E402
+    raw = base64.b64decode(json.loads(data)["data"][0]["embedding"]) if status == 200 else b""
+    check("base64 embeddings are the float32 bytes",
+          len(raw) == 4 * 128 and list(struct.unpack("<128f", raw)) == [struct.unpack("<f", struct.pack("<f", x))[0] for x in want[1]],
+          f"{status} {data[:200]!r}")
+    status, data = request("POST", "/v1/embeddings", {"input": ["ok", ""]})
+    check("an empty input is 400 naming it", status == 400 and json.loads(data)["error"]["param"] == "input[1]",
+          f"{status} {data!r}")
 
     # --- 64 concurrent streaming chats, each as it is alone
     prompts = [f"Tell me about the {w}." for w in

@@ -104,6 +104,13 @@ absl::StatusOr<bool> ChunkAssembler::Add(v1::ActivationChunk& chunk) {
     spec.set_row(static_cast<uint32_t>(row_base + spec.row()));
     batch_.samples.push_back(std::move(spec));
   }
+  if (batch_.embed_seq_ids.size() + static_cast<size_t>(chunk.embed_seq_ids_size()) >
+      static_cast<size_t>(limits_.max_samples)) {
+    return invalid("the micro-batch lists more than ", limits_.max_samples,
+                   " embedding sequences (at most one per live sequence)");
+  }
+  batch_.embed_seq_ids.insert(batch_.embed_seq_ids.end(), chunk.embed_seq_ids().begin(),
+                              chunk.embed_seq_ids().end());
   batch_.seq_ids.insert(batch_.seq_ids.end(), chunk.seq_ids().begin(),
                         chunk.seq_ids().end());
   batch_.positions.insert(batch_.positions.end(), chunk.positions().begin(),
@@ -203,7 +210,8 @@ absl::StatusOr<std::vector<v1::ActivationChunk>> EncodeChunks(
 
   // Row ranges [begin, end) of each chunk, greedily filled.
   std::vector<std::pair<size_t, size_t>> ranges;
-  size_t begin = 0, used = kChunkOverhead;
+  // The first chunk also carries the embedding sequences' ids.
+  size_t begin = 0, used = kChunkOverhead + batch.embed_seq_ids.size() * kRowOverhead;
   for (size_t r = 0; r < rows; ++r) {
     const size_t cost = row_bytes + kRowOverhead + sample_bytes[r];
     if (kChunkOverhead + cost > max_message_bytes) {
@@ -248,6 +256,7 @@ absl::StatusOr<std::vector<v1::ActivationChunk>> EncodeChunks(
       }
     }
   }
+  chunks[0].mutable_embed_seq_ids()->Add(batch.embed_seq_ids.begin(), batch.embed_seq_ids.end());
   // Each sample goes to the chunk holding its row, in the batch's order.
   for (const v1::SampleSpec& spec : batch.samples) {
     size_t c = 0;

@@ -35,6 +35,8 @@ struct MicroBatch {
   std::vector<float> hidden;    // other stages: [rows][n_embd]
   // Each spec's row is rebased to index the whole micro-batch.
   std::vector<v1::SampleSpec> samples;
+  // Sequences of embedding requests with rows here (ActivationChunk's).
+  std::vector<uint64_t> embed_seq_ids;
   // When its last chunk was read: the start of its queueing time.
   std::chrono::steady_clock::time_point arrived;
 

@@ -227,10 +227,18 @@ absl::Status ServedStage::Run(const MicroBatch& batch, Output* out) {
   std::vector<KvCache*> caches;
   LP_RETURN_IF_ERROR(
       sequences_->Advance(batch.seq_ids, batch.positions, &caches));
-  std::vector<int64_t> logit_rows;
+  std::vector<int64_t> logit_rows, embed_rows;
   if (is_last()) {
     for (const v1::SampleSpec& spec : batch.samples) {
-      logit_rows.push_back(spec.row());
+      if (spec.embed() == v1::POOLING_TYPE_UNSPECIFIED) logit_rows.push_back(spec.row());
+    }
+    // Every row of an embedding request is pooled, so its final-norm state
+    // is kept, whichever micro-batch it comes in.
+    for (size_t r = 0; r < batch.rows(); ++r) {
+      if (std::find(batch.embed_seq_ids.begin(), batch.embed_seq_ids.end(), batch.seq_ids[r]) !=
+          batch.embed_seq_ids.end()) {
+        embed_rows.push_back(static_cast<int64_t>(r));
+      }
     }
   }
   StageBatch stage_batch;
@@ -239,8 +247,17 @@ absl::Status ServedStage::Run(const MicroBatch& batch, Output* out) {
   stage_batch.positions = batch.positions;
   stage_batch.caches = caches;
   stage_batch.logit_rows = logit_rows;
-  absl::Status status =
-      stage_->Forward(stage_batch, is_last() ? &logits_ : &out->hidden);
+  stage_batch.embed_rows = embed_rows;
+  absl::Status status = stage_->Forward(stage_batch, is_last() ? &logits_ : &out->hidden,
+                                        embed_rows.empty() ? nullptr : &normed_);
+  if (status.ok() && !embed_rows.empty()) {
+    const int64_t d = stage_->hparams().n_embd;
+    for (size_t i = 0; i < embed_rows.size(); ++i) {
+      const uint64_t seq = batch.seq_ids[embed_rows[i]];
+      auto it = pools_.try_emplace(seq, d).first;
+      it->second.Add(std::span<const float>(normed_.data() + i * d, d));
+    }
+  }
   if (status.ok() && is_last()) {
     out->result.set_micro_batch_id(batch.id);
     status = Sample(batch, &out->result);
@@ -256,15 +273,39 @@ absl::Status ServedStage::Sample(const MicroBatch& batch,
                                  v1::StepResult* result) {
   const size_t n = batch.samples.size();
   if (n == 0) return absl::OkStatus();
-  const size_t n_vocab = logits_.size() / n;
+  size_t n_sampled = 0;
+  for (const v1::SampleSpec& spec : batch.samples) {
+    n_sampled += spec.embed() == v1::POOLING_TYPE_UNSPECIFIED;
+  }
+  const size_t n_vocab = n_sampled > 0 ? logits_.size() / n_sampled : 0;
+  size_t logit = 0;  // the next sampled spec's logits row
   for (size_t i = 0; i < n; ++i) {
     const v1::SampleSpec& spec = batch.samples[i];
     const uint64_t seq_id = batch.seq_ids[spec.row()];
+    if (spec.embed() != v1::POOLING_TYPE_UNSPECIFIED) {
+      auto pool = pools_.find(seq_id);
+      if (pool == pools_.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "samples[", i, "]: sequence ", seq_id, " asks for its embedding but none of its "
+            "rows was listed in embed_seq_ids"));
+      }
+      const Pooling pooling = spec.embed() == v1::POOLING_TYPE_CLS    ? Pooling::kCls
+                              : spec.embed() == v1::POOLING_TYPE_LAST ? Pooling::kLast
+                                                                      : Pooling::kMean;
+      const std::vector<float> v = pool->second.Result(pooling);
+      pools_.erase(pool);
+      v1::SampledToken* out = result->add_tokens();
+      out->set_seq_id(seq_id);
+      out->set_token(0);
+      out->mutable_embedding()->Add(v.begin(), v.end());
+      continue;
+    }
+    const size_t row_logits = logit++;
     LP_ASSIGN_OR_RETURN(SequenceTable::SeqSampler * s,
                         sequences_->SamplerFor(seq_id, spec), "samples[", i,
                         "]");
     const int32_t token = s->sampler.Sample(
-        std::span<const float>(logits_.data() + i * n_vocab, n_vocab));
+        std::span<const float>(logits_.data() + row_logits * n_vocab, n_vocab));
     v1::SampledToken* out = result->add_tokens();
     out->set_seq_id(seq_id);
     out->set_token(token);
@@ -291,6 +332,7 @@ absl::Status ServedStage::Sample(const MicroBatch& batch,
 uint32_t ServedStage::Free(std::span<const uint64_t> seq_ids) {
   absl::MutexLock lock(&mu_);
   const uint32_t freed = sequences_->Free(seq_ids);
+  for (uint64_t id : seq_ids) pools_.erase(id);
   PublishCounters();
   return freed;
 }

@@ -24,11 +24,13 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "layerpool/v1/worker.pb.h"
 #include "model/gguf/gguf.h"
 #include "worker/activation_chunks.h"
+#include "worker/pooling.h"
 #include "worker/sequence_table.h"
 #include "worker/stage.h"
 
@@ -111,6 +113,9 @@ class ServedStage {
   absl::Mutex mu_;
   std::unique_ptr<SequenceTable> sequences_ ABSL_GUARDED_BY(mu_);
   std::vector<float> logits_ ABSL_GUARDED_BY(mu_);
+  std::vector<float> normed_ ABSL_GUARDED_BY(mu_);
+  // Embedding requests' rows so far, by sequence (last stage only).
+  absl::flat_hash_map<uint64_t, EmbeddingPool> pools_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> active_{0};
   std::atomic<uint64_t> cells_used_{0};
   std::atomic<uint64_t> kv_bytes_{0};

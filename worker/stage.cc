@@ -90,6 +90,12 @@ absl::Status Stage::Validate(const StageBatch& b) const {
           absl::StrCat("logit row ", r, " is outside the batch"));
     }
   }
+  for (int64_t r : b.embed_rows) {
+    if (r < 0 || r >= static_cast<int64_t>(n)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("embedding row ", r, " is outside the batch"));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -166,7 +172,8 @@ void Stage::Layer(int64_t layer, const StageBatch& b) {
   kernels::Add(x_.data(), proj_.data(), static_cast<int64_t>(x_.size()));
 }
 
-absl::Status Stage::Forward(const StageBatch& b, std::vector<float>* out) {
+absl::Status Stage::Forward(const StageBatch& b, std::vector<float>* out,
+                            std::vector<float>* normed) {
   LP_RETURN_IF_ERROR(Validate(b));
   const int64_t n = static_cast<int64_t>(b.positions.size());
   const int64_t d = hp_.n_embd;
@@ -183,6 +190,13 @@ absl::Status Stage::Forward(const StageBatch& b, std::vector<float>* out) {
   if (!is_last()) {
     out->assign(x_.begin(), x_.end());
     return absl::OkStatus();
+  }
+  if (normed != nullptr) {
+    normed->resize(b.embed_rows.size() * static_cast<size_t>(d));
+    for (size_t i = 0; i < b.embed_rows.size(); ++i) {
+      kernels::RmsNorm(&x_[b.embed_rows[i] * d], weights_->output_norm().data(),
+                       static_cast<float>(hp_.rms_eps), d, &(*normed)[i * d]);
+    }
   }
   const int64_t rows = static_cast<int64_t>(b.logit_rows.size());
   norm_.resize(static_cast<size_t>(rows * d));

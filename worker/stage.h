@@ -52,6 +52,9 @@ struct StageBatch {
   // Last stage: the rows whose logits are wanted (e.g. each sequence's last
   // token), in output order.
   std::span<const int64_t> logit_rows;
+  // Last stage: rows whose hidden state after the final norm is wanted
+  // (embedding requests), in output order; see Forward's `normed`.
+  std::span<const int64_t> embed_rows;
 };
 
 class Stage {
@@ -69,8 +72,11 @@ class Stage {
   // last stage logits [logit_rows.size()][n_vocab]. InvalidArgument for a
   // malformed batch (sizes that disagree, a token id outside the
   // vocabulary, a position outside its cache).
+  // On the last stage, `normed` (when not null) receives the final-norm
+  // hidden states of embed_rows, [embed_rows.size()][n_embd].
   [[nodiscard]] absl::Status Forward(const StageBatch& batch,
-                                     std::vector<float>* out);
+                                     std::vector<float>* out,
+                                     std::vector<float>* normed = nullptr);
 
   const HParams& hparams() const { return hp_; }
   const StageWeights& weights() const { return *weights_; }

@@ -50,10 +50,10 @@ TEST_F(StageTest, TwoStagesChainedEqualOneStage) {
   std::vector<KvCache*> caches_whole(6, c_whole->get()),
       caches_front(6, c_front->get()), caches_back(6, c_back->get());
   std::vector<float> expected, hidden, logits;
-  ASSERT_TRUE(whole->Forward({tokens, {}, positions, caches_whole, rows}, &expected).ok());
-  ASSERT_TRUE(front->Forward({tokens, {}, positions, caches_front, {}}, &hidden).ok());
+  ASSERT_TRUE(whole->Forward({tokens, {}, positions, caches_whole, rows, {}}, &expected).ok());
+  ASSERT_TRUE(front->Forward({tokens, {}, positions, caches_front, {}, {}}, &hidden).ok());
   EXPECT_EQ(hidden.size(), 6u * 256);
-  ASSERT_TRUE(back->Forward({{}, hidden, positions, caches_back, rows}, &logits).ok());
+  ASSERT_TRUE(back->Forward({{}, hidden, positions, caches_back, rows, {}}, &logits).ok());
   EXPECT_EQ(logits, expected);
 }
 
@@ -67,19 +67,19 @@ TEST_F(StageTest, MalformedBatchesAreRejectedWithAReason) {
   const std::vector<int32_t> pos1 = {0};
   const std::vector<KvCache*> caches1 = {c};
   const std::vector<int32_t> bad_token = {5000};
-  EXPECT_THAT(stage->Forward({bad_token, {}, pos1, caches1, {}}, &out).message(),
+  EXPECT_THAT(stage->Forward({bad_token, {}, pos1, caches1, {}, {}}, &out).message(),
               HasSubstr("outside the vocabulary"));
   const std::vector<int32_t> token = {1};
   const std::vector<int32_t> far = {8};
-  EXPECT_THAT(stage->Forward({token, {}, far, caches1, {}}, &out).message(),
+  EXPECT_THAT(stage->Forward({token, {}, far, caches1, {}, {}}, &out).message(),
               HasSubstr("outside its sequence's context"));
   const std::vector<int32_t> two_tokens = {1, 2};
-  EXPECT_THAT(stage->Forward({two_tokens, {}, pos1, caches1, {}}, &out).message(),
+  EXPECT_THAT(stage->Forward({two_tokens, {}, pos1, caches1, {}, {}}, &out).message(),
               HasSubstr("tokens"));
   const std::vector<int64_t> bad_row = {3};
-  EXPECT_THAT(stage->Forward({token, {}, pos1, caches1, bad_row}, &out).message(),
+  EXPECT_THAT(stage->Forward({token, {}, pos1, caches1, bad_row, {}}, &out).message(),
               HasSubstr("logit row 3"));
-  EXPECT_EQ(stage->Forward({{}, {}, {}, {}, {}}, &out).code(),
+  EXPECT_EQ(stage->Forward({{}, {}, {}, {}, {}, {}}, &out).code(),
             absl::StatusCode::kInvalidArgument);
 
   auto back = MakeStage(6, 12);
@@ -87,7 +87,7 @@ TEST_F(StageTest, MalformedBatchesAreRejectedWithAReason) {
   auto back_cache = back->NewCache(8);
   const std::vector<KvCache*> back_caches = {back_cache->get()};
   const std::vector<float> short_hidden(10);
-  EXPECT_THAT(back->Forward({{}, short_hidden, pos1, back_caches, {}}, &out).message(),
+  EXPECT_THAT(back->Forward({{}, short_hidden, pos1, back_caches, {}, {}}, &out).message(),
               HasSubstr("hidden states hold 10 floats"));
 }
 
@@ -130,7 +130,7 @@ TEST_F(StageTest, Q8_0CacheRunsCloseToF16) {
     const std::vector<KvCache*> caches(4, cache->get());
     const std::vector<int64_t> rows = {3};
     std::vector<float> logits;
-    ASSERT_TRUE((*stage)->Forward({tokens, {}, positions, caches, rows}, &logits).ok());
+    ASSERT_TRUE((*stage)->Forward({tokens, {}, positions, caches, rows, {}}, &logits).ok());
     results.push_back(logits);
   }
   double max_diff = 0;

@@ -1,6 +1,7 @@
 #include "coordinator/http/http_server.h"
 
 #include <chrono>
+#include <deque>
 #include <iostream>
 #include <mutex>
 
@@ -342,6 +343,100 @@ struct HttpServer::Impl {
     }
   }
 
+  // Each input runs through every stage as an embedding request; at most
+  // kWindow at once, so a long list waits for room rather than filling the
+  // admission queue.
+  void Embeddings(const httplib::Request& req, httplib::Response& res) {
+    Cluster* c = Admit(req, res);
+    if (c == nullptr) return;
+    absl::StatusOr<EmbeddingRequest> r = ParseEmbeddingRequest(req.body);
+    if (!r.ok()) return ReplyError(res, r.status());
+    const std::string served = ModelIdFromPath(c->Describe().model().path());
+    if (!r->model.empty() && r->model != served) {
+      return ReplyError(res, absl::NotFoundError(absl::StrCat(
+          "the model '", r->model, "' is not served here; this server serves '", served, "'")));
+    }
+    const int64_t n_embd = c->hparams().n_embd;
+    if (r->dimensions != 0 && r->dimensions != n_embd) {
+      return ReplyError(res, absl::InvalidArgumentError(absl::StrFormat(
+          "dimensions: this model's embeddings have %d dimensions, and shortening them is "
+          "not supported", n_embd)));
+    }
+    const v1::PoolingType pooling = c->hparams().pooling_type == 2   ? v1::POOLING_TYPE_CLS
+                                    : c->hparams().pooling_type == 3 ? v1::POOLING_TYPE_LAST
+                                                                     : v1::POOLING_TYPE_MEAN;
+    std::vector<GenerateRequest> jobs;
+    int64_t prompt_tokens = 0;
+    for (size_t i = 0; i < r->inputs.size(); ++i) {
+      GenerateRequest g;
+      g.embed = pooling;
+      g.prompt = r->inputs[i].tokens.empty() ? c->tokenizer().Encode(r->inputs[i].text, true)
+                                              : r->inputs[i].tokens;
+      const std::string field =
+          r->inputs.size() == 1 ? "input" : absl::StrFormat("input[%d]", i);
+      if (g.prompt.empty()) {
+        return ReplyError(res, absl::InvalidArgumentError(field + ": no tokens"));
+      }
+      if (static_cast<int64_t>(g.prompt.size()) >= c->n_ctx()) {
+        return ReplyError(res, absl::OutOfRangeError(absl::StrFormat(
+            "%s: %d tokens; at most %d fit the context of %d", field, g.prompt.size(),
+            c->n_ctx() - 1, c->n_ctx())));
+      }
+      prompt_tokens += static_cast<int64_t>(g.prompt.size());
+      jobs.push_back(std::move(g));
+    }
+    constexpr size_t kWindow = 8;
+    std::vector<std::vector<float>> vectors(jobs.size());
+    std::deque<std::pair<size_t, std::unique_ptr<Cluster::Stream>>> running;
+    auto finish_oldest = [&]() -> absl::Status {
+      auto [index, stream] = std::move(running.front());
+      running.pop_front();
+      GenerateEvent e;
+      while (stream->Next(&e) && !e.done) {
+        if (!e.embedding.empty()) vectors[index] = std::move(e.embedding);
+      }
+      if (e.reason == FinishReason::kFailed) return e.status;
+      if (vectors[index].size() != static_cast<size_t>(n_embd)) {
+        return absl::InternalError("the last stage returned no embedding");
+      }
+      return absl::OkStatus();
+    };
+    ++in_flight;
+    absl::Status status;
+    for (size_t i = 0; i < jobs.size() && status.ok(); ++i) {
+      if (running.size() == kWindow) status = finish_oldest();
+      if (!status.ok()) break;
+      absl::StatusOr<std::unique_ptr<Cluster::Stream>> s = c->Generate(std::move(jobs[i]));
+      if (!s.ok()) {
+        status = s.status();
+        break;
+      }
+      running.emplace_back(i, std::move(*s));
+    }
+    while (status.ok() && !running.empty()) status = finish_oldest();
+    running.clear();  // cancels what is left after an error
+    --in_flight;
+    if (!status.ok()) return ReplyError(res, status);
+    metrics.AddTokens(prompt_tokens, 0);
+    Json data = Json::array();
+    for (size_t i = 0; i < vectors.size(); ++i) {
+      Json item = Json::object();
+      item["object"] = "embedding";
+      item["index"] = i;
+      item["embedding"] = r->base64 ? Json(EmbeddingBase64(vectors[i])) : Json(vectors[i]);
+      data.push_back(std::move(item));
+    }
+    Json body = Json::object();
+    body["object"] = "list";
+    body["data"] = std::move(data);
+    body["model"] = served;
+    Json usage = Json::object();
+    usage["prompt_tokens"] = prompt_tokens;
+    usage["total_tokens"] = prompt_tokens;
+    body["usage"] = std::move(usage);
+    Reply(res, 200, body);
+  }
+
   void Models(const httplib::Request& req, httplib::Response& res) {
     Cluster* c = Admit(req, res);
     if (c == nullptr) return;
@@ -431,11 +526,7 @@ struct HttpServer::Impl {
       Models(req, res);
     });
     server.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
-      if (Admit(req, res) == nullptr) return;
-      ApiError e{501, "invalid_request_error", "not_implemented", "",
-                 "embeddings are not served yet: the pipeline's last stage returns sampled "
-                 "tokens, not hidden states"};
-      Reply(res, 501, ErrorBody(e));
+      Embeddings(req, res);
     });
     server.Get("/health", [this](const httplib::Request&, httplib::Response& res) { Health(res); });
     server.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {

@@ -4,8 +4,9 @@
 //   POST /v1/chat/completions   messages through the model's chat template
 //   POST /v1/completions        a prompt (text or token ids)
 //   GET  /v1/models             the one served model
-//   POST /v1/embeddings         refused (501) until the pipeline returns
-//                               hidden states
+//   POST /v1/embeddings         the final hidden state through every stage,
+//                               pooled (the GGUF's pooling_type: cls or
+//                               last; otherwise mean) and L2-normalised
 //   GET  /health                ready | loading | degraded (naming the stage)
 //   GET  /metrics               Prometheus text format (coordinator/http/metrics.h)
 //

@@ -1,7 +1,9 @@
 #include "coordinator/http/openai.h"
 
 #include <cmath>
+#include <cstring>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -206,6 +208,80 @@ absl::StatusOr<CompletionRequest> ParseCompletionRequest(const std::string& body
   // Logprobs come from the last stage's sampler: at least the chosen one.
   if (r.logprobs) r.sampling.n_probs = std::max(r.top_logprobs, 1);
   return r;
+}
+
+absl::StatusOr<EmbeddingRequest> ParseEmbeddingRequest(const std::string& body_text) {
+  Json body;
+  try {
+    body = Json::parse(body_text);
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("body: not valid JSON (", e.what(), ")"));
+  }
+  if (!body.is_object()) return Bad("body", "must be a JSON object");
+  EmbeddingRequest r;
+  if (body.contains("model") && !body["model"].is_null()) {
+    if (!body["model"].is_string()) return Bad("model", "must be a string");
+    r.model = body["model"].get<std::string>();
+  }
+  if (!body.contains("input")) return Bad("input", "is required");
+  auto tokens = [](const Json& a, const std::string& field) -> absl::StatusOr<std::vector<int32_t>> {
+    std::vector<int32_t> ids;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!a[i].is_number_integer() || a[i].get<int64_t>() < 0 || a[i].get<int64_t>() > INT32_MAX) {
+        return Bad(absl::StrFormat("%s[%d]", field, i), "must be a token id");
+      }
+      ids.push_back(static_cast<int32_t>(a[i].get<int64_t>()));
+    }
+    return ids;
+  };
+  const Json& in = body["input"];
+  if (in.is_string()) {
+    r.inputs.push_back({in.get<std::string>(), {}});
+  } else if (in.is_array() && !in.empty() && in[0].is_number_integer()) {
+    LP_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokens(in, "input"));
+    r.inputs.push_back({"", std::move(ids)});
+  } else if (in.is_array() && !in.empty()) {
+    if (in.size() > 2048) return Bad("input", "at most 2048 inputs per request");
+    for (size_t i = 0; i < in.size(); ++i) {
+      const std::string field = absl::StrFormat("input[%d]", i);
+      if (in[i].is_string()) {
+        r.inputs.push_back({in[i].get<std::string>(), {}});
+      } else if (in[i].is_array() && !in[i].empty()) {
+        LP_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokens(in[i], field));
+        r.inputs.push_back({"", std::move(ids)});
+      } else {
+        return Bad(field, "must be a string or a non-empty array of token ids");
+      }
+    }
+  } else {
+    return Bad("input", "must be a string, an array of strings or token ids");
+  }
+  for (size_t i = 0; i < r.inputs.size(); ++i) {
+    if (r.inputs[i].text.empty() && r.inputs[i].tokens.empty()) {
+      return Bad(r.inputs.size() == 1 ? "input" : absl::StrFormat("input[%d]", i), "is empty");
+    }
+  }
+  if (body.contains("encoding_format") && !body["encoding_format"].is_null()) {
+    const Json& f = body["encoding_format"];
+    if (f == "base64") {
+      r.base64 = true;
+    } else if (f != "float") {
+      return Bad("encoding_format", "must be float or base64");
+    }
+  }
+  LP_ASSIGN_OR_RETURN(auto dims, Integer(body, "dimensions", 1, 1 << 20));
+  r.dimensions = dims.value_or(0);
+  return r;
+}
+
+std::string EmbeddingBase64(const std::vector<float>& v) {
+  std::string bytes(v.size() * 4, '\0');
+  for (size_t i = 0; i < v.size(); ++i) {
+    uint32_t u;
+    std::memcpy(&u, &v[i], 4);
+    for (int b = 0; b < 4; ++b) bytes[i * 4 + b] = static_cast<char>((u >> (8 * b)) & 0xFF);
+  }
+  return absl::Base64Escape(bytes);
 }
 
 ApiError ErrorFromStatus(const absl::Status& status) {

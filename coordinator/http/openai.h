@@ -45,6 +45,25 @@ struct CompletionRequest {
 [[nodiscard]] absl::StatusOr<CompletionRequest> ParseCompletionRequest(const std::string& body,
                                                                        bool chat);
 
+struct EmbeddingRequest {
+  std::string model;
+  // Each input: text, or token ids (then `text` is empty).
+  struct Input {
+    std::string text;
+    std::vector<int32_t> tokens;
+  };
+  std::vector<Input> inputs;
+  bool base64 = false;  // encoding_format
+  int64_t dimensions = 0;  // 0: not given
+};
+
+// `input` as a string, an array of strings, an array of token ids, or an
+// array of arrays of token ids (at most 2048 inputs, none empty).
+[[nodiscard]] absl::StatusOr<EmbeddingRequest> ParseEmbeddingRequest(const std::string& body);
+
+// Little-endian float32 bytes in base64, as OpenAI's encoding_format base64.
+std::string EmbeddingBase64(const std::vector<float>& v);
+
 // What an error looks like on the wire.
 struct ApiError {
   int http_status = 500;

@@ -53,6 +53,7 @@ absl::StatusOr<HParams> ReadHParams(const gguf::GgufFile& file) {
   hp.n_rot = hp.head_dim;
   LP_RETURN_IF_ERROR(ReadCount(file, a + "rope.dimension_count", &hp.n_rot));
   LP_RETURN_IF_ERROR(ReadCount(file, a + "context_length", &hp.n_ctx_train));
+  LP_RETURN_IF_ERROR(ReadCount(file, a + "pooling_type", &hp.pooling_type));
   LP_RETURN_IF_ERROR(ReadCount(file, a + "vocab_size", &hp.n_vocab));
   if (hp.n_vocab == 0) {
     if (auto tokens = file.GetArray("tokenizer.ggml.tokens"); tokens.ok()) {

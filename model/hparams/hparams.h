@@ -32,6 +32,9 @@ struct HParams {
   double rope_freq_scale = 1.0;     // 1 / rope.scaling.factor (linear)
   double rms_eps = 1e-5;            // attention.layer_norm_rms_epsilon
   int64_t file_type = -1;           // general.file_type, -1 when absent
+  // pooling_type (llama.cpp's enum: 0 none, 1 mean, 2 cls, 3 last, 4 rank),
+  // -1 when absent: how the model's embeddings are pooled.
+  int64_t pooling_type = -1;
 };
 
 // Reads the hyper-parameters of `file`. InvalidArgument when a key has the

@@ -107,10 +107,19 @@ await check("completion from token ids, logprobs", async () => {
   assert(r.choices[0].logprobs.token_logprobs.every((x) => x <= 0), "logprobs <= 0");
 });
 
-await check("embeddings are refused clearly", async () => {
-  const e = await expectError(
-    () => client.embeddings.create({ model, input: "hello" }), 501, "embeddings");
-  assert(/embeddings/.test(e.message), e.message);
+await check("embeddings: one unit vector per input, in order", async () => {
+  // The SDK asks for base64 and decodes it: this checks that encoding too.
+  const r = await client.embeddings.create({ model, input: ["Once upon a time", "The cat sat."] });
+  assert(r.object === "list" && r.data.length === 2, `data ${r.data.length}`);
+  assert(r.data[0].index === 0 && r.data[1].index === 1, "indices");
+  for (const d of r.data) {
+    const norm = Math.sqrt(d.embedding.reduce((a, x) => a + x * x, 0));
+    assert(d.embedding.length === 128 && Math.abs(norm - 1) < 1e-5, `length ${d.embedding.length}, norm ${norm}`);
+  }
+  const one = await client.embeddings.create({ model, input: "The cat sat.", encoding_format: "float" });
+  assert(JSON.stringify(Array.from(r.data[1].embedding)) === JSON.stringify(one.data[0].embedding),
+         "the second of two equals the same input alone");
+  assert(r.usage.prompt_tokens > 0 && r.usage.total_tokens === r.usage.prompt_tokens, "usage");
 });
 
 await check("a wrong key is 401", async () => {

@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""`serve` with API keys and a model that has no chat template.
+
+- /v1/chat/completions is refused with a 400 that says why and what to do;
+  /v1/completions works.
+- The same keys guard the gRPC Inference API: a call without the
+  `authorization` metadata is UNAUTHENTICATED, with it it succeeds (a raw
+  gRPC call: no stubs needed for the check).
+- A request body that is not JSON, an unknown path, and a key file with no
+  key are each a clear error, never a crash.
+Usage: http_serve_test.py LAYERPOOL SHARED_DIR"""
+import http.client, json, os, subprocess, sys, tempfile
+
+import grpc
+
+lp, shared = sys.argv[1], os.environ.get("LAYERPOOL_SHARED") or sys.argv[2]
+model = os.path.join(shared, "models/synth-12L/synth-12L-Q4_K_M.gguf")
+if not os.path.isfile(model):
+    sys.exit(f"FAIL: shared data not found at {shared}")
+passed, failed, procs = 0, 0, []
+KEY = "sk-serve-test"
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    passed, failed = passed + bool(ok), failed + (not ok)
+    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"))
+
+
+def start(args, lines=1):
+    p = subprocess.Popen([lp, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs.append(p)
+    return p, [p.stdout.readline().strip().split("listening on ")[-1] for _ in range(lines)]
+
+
+try:
+    scratch = tempfile.mkdtemp(prefix="lp_serve_")
+    keys = os.path.join(scratch, "keys")
+    with open(keys, "w") as f:
+        f.write(KEY + "\n")
+    empty = os.path.join(scratch, "empty")
+    open(empty, "w").close()
+
+    bad = subprocess.run([lp, "serve", "--model", model, "--workers", "127.0.0.1:1",
+                          "--api-key-file", empty], capture_output=True, text=True, timeout=30)
+    check("a key file with no key is refused", bad.returncode == 1 and "no API key" in bad.stderr,
+          bad.stderr)
+
+    workers = [start(["worker", "--listen", "127.0.0.1:0", "--threads", "1"])[1][0] for _ in range(2)]
+    serve, (grpc_addr, http_addr) = start(
+        ["serve", "--model", model, "--workers", ",".join(workers), "--ctx", "256",
+         "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--api-key-file", keys], lines=2)
+    host, port = http_addr.rsplit(":", 1)
+
+    def post(path, body, key=KEY):
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn.request("POST", path, body=body if isinstance(body, str) else json.dumps(body),
+                     headers={"Authorization": f"Bearer {key}"})
+        r = conn.getresponse()
+        data = r.read()
+        conn.close()
+        return r.status, json.loads(data) if data else None
+
+    status, body = post("/v1/chat/completions",
+                        {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+    msg = body["error"]["message"] if body and "error" in body else ""
+    check("chat without a chat template: 400 saying why", status == 400
+          and "no chat template" in msg and "--chat-template" in msg, f"{status} {body}")
+    status, body = post("/v1/completions", {"prompt": "Once upon a time", "max_tokens": 4,
+                                            "temperature": 0})
+    check("completions still work", status == 200 and body["usage"]["completion_tokens"] == 4,
+          f"{status} {body}")
+    status, body = post("/v1/completions", "{not json")
+    check("a body that is not JSON is 400", status == 400 and body["error"]["param"] == "body",
+          f"{status} {body}")
+    status, body = post("/v1/nothing", {})
+    check("an unknown path is 404 in OpenAI's error shape", status == 404 and "error" in body,
+          f"{status} {body}")
+
+    channel = grpc.insecure_channel(grpc_addr)
+    describe = channel.unary_unary("/layerpool.v1.Inference/DescribeCluster",
+                                   request_serializer=lambda _: b"",
+                                   response_deserializer=lambda b: b)
+    try:
+        describe(None, timeout=10)
+        check("gRPC without a key is UNAUTHENTICATED", False, "it answered")
+    except grpc.RpcError as e:
+        check("gRPC without a key is UNAUTHENTICATED", e.code() == grpc.StatusCode.UNAUTHENTICATED,
+              e)
+    try:
+        reply = describe(None, timeout=10, metadata=[("authorization", f"Bearer {KEY}")])
+        check("gRPC with the key answers", b"synth-12L-Q4_K_M" in reply, reply[:80])
+    except grpc.RpcError as e:
+        check("gRPC with the key answers", False, e)
+finally:
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(timeout=10)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

@@ -6,6 +6,7 @@
 - The same keys guard the gRPC Inference API: a call without the
   `authorization` metadata is UNAUTHENTICATED, with it it succeeds (a raw
   gRPC call: no stubs needed for the check).
+- With one sequence slot and no queue, a second request is 429.
 - A request body that is not JSON, an unknown path, and a key file with no
   key are each a clear error, never a crash.
 Usage: http_serve_test.py LAYERPOOL SHARED_DIR"""
@@ -49,6 +50,7 @@ try:
     workers = [start(["worker", "--listen", "127.0.0.1:0", "--threads", "1"])[1][0] for _ in range(2)]
     serve, (grpc_addr, http_addr) = start(
         ["serve", "--model", model, "--workers", ",".join(workers), "--ctx", "256",
+         "--max-sequences", "1", "--max-queue", "0",
          "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--api-key-file", keys], lines=2)
     host, port = http_addr.rsplit(":", 1)
 
@@ -76,6 +78,21 @@ try:
     status, body = post("/v1/nothing", {})
     check("an unknown path is 404 in OpenAI's error shape", status == 404 and "error" in body,
           f"{status} {body}")
+
+    # One sequence slot and no queue: a second request while one streams is
+    # 429, and the slot is free again once the first is done.
+    first = http.client.HTTPConnection(host, int(port), timeout=60)
+    first.request("POST", "/v1/completions", headers={"Authorization": f"Bearer {KEY}"},
+                  body=json.dumps({"prompt": "Once upon a time", "max_tokens": 200, "stream": True}))
+    stream = first.getresponse()
+    stream.readline()  # the first event: the request holds the slot
+    status, body = post("/v1/completions", {"prompt": "x", "max_tokens": 2})
+    check("a full admission queue is 429", status == 429
+          and body["error"]["type"] == "rate_limit_error", f"{status} {body}")
+    stream.read()
+    first.close()
+    status, body = post("/v1/completions", {"prompt": "x", "max_tokens": 2})
+    check("and the slot serves again after", status == 200, f"{status} {body}")
 
     channel = grpc.insecure_channel(grpc_addr)
     describe = channel.unary_unary("/layerpool.v1.Inference/DescribeCluster",

@@ -127,6 +127,8 @@ struct Cluster::Impl {
 
   std::thread loop_thread, results_thread, health_thread;
   std::atomic<uint64_t> next_seq_id{1};
+  // The scheduler's counts, published by the loop thread after each event.
+  std::atomic<int> queued{0}, active{0};
 
   // Owned by the loop thread.
   struct Live {
@@ -328,6 +330,8 @@ void Cluster::Impl::Loop() {
       scheduler.Fail(failure);
     }
     HandleOutput(scheduler, result);
+    queued.store(scheduler.queued());
+    active.store(scheduler.active());
     lock.lock();
   }
   // Shutting down: answer submissions no one will take, end every request.
@@ -577,6 +581,9 @@ absl::StatusOr<v1::StatsResponse> Cluster::StageStats(int i) const {
   if (i < 0 || i >= n_stages()) return absl::OutOfRangeError(absl::StrCat("no stage ", i));
   return impl_->stages[i]->Stats();
 }
+
+int Cluster::queued_requests() const { return impl_->queued.load(); }
+int Cluster::active_sequences() const { return impl_->active.load(); }
 
 absl::Status Cluster::health() const {
   std::lock_guard lock(impl_->mu);

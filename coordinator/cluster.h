@@ -108,6 +108,10 @@ class Cluster {
   v1::ClusterDescription Describe() const;
   // OK while every stage is up; once one failed, Unavailable naming it.
   absl::Status health() const;
+  // Requests waiting for a sequence slot, and sequences admitted (prefill
+  // or decode), as of the scheduler's last step.
+  int queued_requests() const;
+  int active_sequences() const;
 
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const HParams& hparams() const { return hp_; }

@@ -273,7 +273,8 @@ scrape_configs:
     series, deadline = {}, time.time() + 30
     wanted = ["layerpool_generated_tokens_total", "layerpool_stage_up",
               "layerpool_http_requests_total", "layerpool_time_to_first_token_seconds_count",
-              "layerpool_stage_busy_fraction", "layerpool_stage_kv_cells_total"]
+              "layerpool_stage_busy_fraction", "layerpool_stage_kv_cells_total",
+              "layerpool_queue_depth", "layerpool_sequences_active"]
     while time.time() < deadline and len(series) < len(wanted):
         time.sleep(1)
         for q in wanted:

@@ -284,9 +284,18 @@ struct HttpServer::Impl {
             ObserveTokens(job, &last, ++n);
             idle_polls = 0;
             Json logprobs;
-            if (job.request.logprobs && job.request.chat) {
+            if (job.request.logprobs) {
+              const TokenLogprobText lt = LogprobText(tok, t);
               logprobs = Json::object();
-              logprobs["content"] = Json::array({ChatLogprobJson(LogprobText(tok, t))});
+              if (job.request.chat) {
+                logprobs["content"] = Json::array({ChatLogprobJson(lt)});
+              } else {
+                Json alts = Json::object();
+                for (const auto& [text, lp] : lt.top) alts[text] = lp;
+                logprobs["tokens"] = Json::array({lt.text});
+                logprobs["token_logprobs"] = Json::array({lt.logprob});
+                logprobs["top_logprobs"] = Json::array({std::move(alts)});
+              }
             }
             if (t.piece.empty() && !first && logprobs.is_null()) return true;
             const bool ok = Send(sink, Data(Chunk(job, t.piece, Json(), first, logprobs)));
@@ -501,6 +510,8 @@ struct HttpServer::Impl {
     snapshot.requests_in_flight = in_flight.load();
     if (Cluster* c = GetCluster()) {
       snapshot.description = c->Describe();
+      snapshot.queued_requests = c->queued_requests();
+      snapshot.active_sequences = c->active_sequences();
       snapshot.activation_bytes_per_token = c->hparams().n_embd * 4;
       for (int i = 0; i < snapshot.description.stages_size(); ++i) {
         std::optional<v1::StatsResponse> stats;

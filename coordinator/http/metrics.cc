@@ -97,6 +97,11 @@ std::string Metrics::Render(const ClusterSnapshot& c) const {
   }
   Header(&out, "layerpool_requests_in_flight", "gauge", "HTTP generation requests running now.");
   absl::StrAppend(&out, "layerpool_requests_in_flight ", c.requests_in_flight, "\n");
+  Header(&out, "layerpool_queue_depth", "gauge", "Requests waiting for a sequence slot.");
+  absl::StrAppend(&out, "layerpool_queue_depth ", c.queued_requests, "\n");
+  Header(&out, "layerpool_sequences_active", "gauge",
+         "Sequences admitted to the pipeline (prefilling or decoding).");
+  absl::StrAppend(&out, "layerpool_sequences_active ", c.active_sequences, "\n");
 
   const auto& stages = c.description.stages();
   auto per_stage = [&](const std::string& name, const std::string& type, const std::string& help,

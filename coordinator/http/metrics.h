@@ -41,6 +41,8 @@ struct ClusterSnapshot {
   std::vector<std::optional<v1::StatsResponse>> stats;
   int64_t activation_bytes_per_token = 0;  // what one token's hop carries
   int requests_in_flight = 0;
+  int queued_requests = 0;    // waiting for a sequence slot
+  int active_sequences = 0;   // admitted, prefilling or decoding
 };
 
 class Metrics {

@@ -105,6 +105,16 @@ await check("completion from token ids, logprobs", async () => {
   });
   assert(r.choices[0].logprobs.tokens.length === r.usage.completion_tokens, "one logprob a token");
   assert(r.choices[0].logprobs.token_logprobs.every((x) => x <= 0), "logprobs <= 0");
+  const stream = await client.completions.create({
+    model, prompt: [1, 100, 200], max_tokens: 4, temperature: 0, logprobs: 2, stream: true,
+  });
+  const streamed = [];
+  for await (const chunk of stream) {
+    const lp = chunk.choices[0].logprobs;
+    if (lp) streamed.push(...lp.token_logprobs);
+  }
+  assert(JSON.stringify(streamed) === JSON.stringify(r.choices[0].logprobs.token_logprobs),
+         `streamed logprobs ${streamed} != ${r.choices[0].logprobs.token_logprobs}`);
 });
 
 await check("embeddings: one unit vector per input, in order", async () => {

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <iostream>
 
 #include <thread>
@@ -16,6 +18,9 @@
 #include "cli/flags.h"
 #include "cli/http_flags.h"
 #include "cli/local_workers.h"
+#include "model/chat/chat_template.h"
+#include "model/gguf/gguf.h"
+#include "nlohmann/json.hpp"
 #include "coordinator/cluster.h"
 #include "model/sampling/sampler.h"
 #include "model/tokenizer/tokenizer.h"
@@ -41,14 +46,52 @@ struct RunResult {
   bool served_http = false;  // --http: served until a signal, no prompt ran
 };
 
+// How --prompt becomes token ids.
+struct PromptOptions {
+  bool parse_special = false;  // --parse-special
+  bool chat = false;           // --chat: a user message through the chat template
+  std::string system;          // --system, with --chat
+  std::string chat_template;   // --chat-template FILE; else the model's
+};
+
+absl::StatusOr<std::vector<int32_t>> PromptTokens(const std::string& model_path,
+                                                  const Tokenizer& tokenizer,
+                                                  const std::string& prompt,
+                                                  const PromptOptions& o) {
+  if (!o.chat) return tokenizer.Encode(prompt, /*add_special=*/true, o.parse_special);
+  std::optional<ChatTemplate> chat;
+  if (!o.chat_template.empty()) {
+    std::ifstream in(o.chat_template, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat("--chat-template: cannot read ", o.chat_template));
+    const std::string source(std::istreambuf_iterator<char>(in), {});
+    LP_ASSIGN_OR_RETURN(chat, ChatTemplate::FromSource(source, ChatTemplate::BosText(tokenizer),
+                                                       ChatTemplate::EosText(tokenizer)),
+                        o.chat_template);
+  } else {
+    LP_ASSIGN_OR_RETURN(auto file, gguf::GgufFile::Open(model_path, {.map_data = false}));
+    LP_ASSIGN_OR_RETURN(chat, ChatTemplate::FromGguf(*file, tokenizer), model_path);
+    if (!chat) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--chat: ", model_path, " has no tokenizer.chat_template; give --chat-template FILE"));
+    }
+  }
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
+  messages.push_back({{"role", "user"}, {"content", prompt}});
+  LP_ASSIGN_OR_RETURN(std::string text, chat->Apply(messages, true), "--chat");
+  return TokenizeChatPrompt(tokenizer, text, messages);
+}
+
 absl::Status Generate(const EngineFlags& engine, const std::string& prompt,
+                      const PromptOptions& prompt_options,
                       int64_t n_predict, const SamplingParams& sampling,
                       bool stream, RunResult* result) {
   LP_ASSIGN_OR_RETURN(auto file, gguf::GgufFile::Open(engine.model, {.map_data = false}));
   LP_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::FromGguf(*file), engine.model);
   LP_ASSIGN_OR_RETURN(StageOptions options, engine.ToStageOptions());
   LP_ASSIGN_OR_RETURN(auto stage, Stage::Create(*file, options));
-  result->prompt_tokens = tokenizer->Encode(prompt, /*add_special=*/true);
+  LP_ASSIGN_OR_RETURN(result->prompt_tokens,
+                      PromptTokens(engine.model, *tokenizer, prompt, prompt_options));
   if (result->prompt_tokens.empty()) {
     return absl::InvalidArgumentError(
         "the prompt is empty and the model adds no BOS token: nothing to start from");
@@ -115,6 +158,7 @@ absl::Status Generate(const EngineFlags& engine, const std::string& prompt,
 // SIGTERM instead of running the prompt.
 absl::Status GenerateOnWorkers(const EngineFlags& engine, const ClusterFlags& cluster_flags,
                                int n_workers, const std::string& prompt,
+                               const PromptOptions& prompt_options,
                                int64_t n_predict, const SamplingParams& sampling,
                                bool stream, const HttpFlags& http_flags, RunResult* result) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -151,7 +195,8 @@ absl::Status GenerateOnWorkers(const EngineFlags& engine, const ClusterFlags& cl
   }
   LP_ASSIGN_OR_RETURN(auto cluster, Cluster::Start(std::move(options)));
   const Tokenizer& tokenizer = cluster->tokenizer();
-  result->prompt_tokens = tokenizer.Encode(prompt, /*add_special=*/true);
+  LP_ASSIGN_OR_RETURN(result->prompt_tokens,
+                      PromptTokens(engine.model, tokenizer, prompt, prompt_options));
   if (result->prompt_tokens.empty()) {
     return absl::InvalidArgumentError(
         "the prompt is empty and the model adds no BOS token: nothing to start from");
@@ -218,6 +263,13 @@ int RunRun(std::span<char* const> args) {
   HttpFlags http_flags;
   http_flags.Register(flags, /*http_on_by_default=*/false);
   flags.String("prompt", "TEXT", &prompt, "the prompt (BOS is added when the model says so)");
+  PromptOptions prompt_options;
+  flags.Bool("parse-special", &prompt_options.parse_special,
+             "special-token text in the prompt (\"<|eot_id|>\") becomes that token");
+  flags.Bool("chat", &prompt_options.chat,
+             "the prompt is a user message, put through the chat template (the model's, or "
+             "--chat-template FILE)");
+  flags.String("system", "TEXT", &prompt_options.system, "with --chat: a system message first");
   flags.Int("n-predict", "N", &n_predict, "tokens to generate at most");
   flags.String("output", "FORMAT", &output, "text (stream) or json");
   int exit_code = 0;
@@ -242,6 +294,11 @@ int RunRun(std::span<char* const> args) {
     std::cerr << "error: --http needs --local-workers K (the HTTP API runs on a pipeline)\n";
     return 2;
   }
+  prompt_options.chat_template = http_flags.chat_template;
+  if (!prompt_options.system.empty() && !prompt_options.chat) {
+    std::cerr << "error: --system needs --chat\n";
+    return 2;
+  }
   if (absl::Status s = engine.Validate(); !s.ok()) return ReportError(s);
   auto params = sampling.ToParams();
   if (!params.ok()) return ReportError(params.status());
@@ -250,9 +307,9 @@ int RunRun(std::span<char* const> args) {
   const bool json = output == "json";
   const absl::Status s =
       local_workers > 0
-          ? GenerateOnWorkers(engine, cluster, static_cast<int>(local_workers), prompt,
+          ? GenerateOnWorkers(engine, cluster, static_cast<int>(local_workers), prompt, prompt_options,
                               n_predict, *params, !json, http_flags, &r)
-          : Generate(engine, prompt, n_predict, *params, !json, &r);
+          : Generate(engine, prompt, prompt_options, n_predict, *params, !json, &r);
   if (!s.ok()) {
     if (!json && !r.line_ended) std::cout << "\n";
     return ReportError(s);

@@ -237,6 +237,19 @@ try:
     alone = {p: chat(p, max_tokens=32) for p in prompts}
     bad = {p: e for p, (t, e) in alone.items() if e}
     check("solo runs", not bad, bad)
+    # `run --chat` renders and tokenizes the prompt as the HTTP API does.
+    local = subprocess.run([lp, "run", "--model", model, "--prompt", prompts[0], "--chat",
+                            "--chat-template", os.path.join(here, "chat_templates/templates/chatml.jinja"),
+                            "--n-predict", "32", "--temp", "0", "--output", "json"],
+                           capture_output=True, text=True, timeout=60)
+    run_text = json.loads(local.stdout)["text"] if local.returncode == 0 else local.stderr
+    check("run --chat gives the HTTP chat's text", run_text == alone[prompts[0]][0],
+          f"{run_text!r} vs {alone[prompts[0]][0]!r}")
+    special = subprocess.run([lp, "run", "--model", model, "--prompt", "<|start_story|>Once",
+                              "--parse-special", "--n-predict", "1", "--output", "json"],
+                             capture_output=True, text=True, timeout=60)
+    ids = json.loads(special.stdout)["prompt_tokens"] if special.returncode == 0 else []
+    check("run --parse-special makes special-token text a token", ids[:2] == [1, 1], ids)
     with concurrent.futures.ThreadPoolExecutor(64) as pool:
         futures = [(p, pool.submit(chat, p, 32, True)) for p in prompts * 8]
         results = [(p, f.result()) for p, f in futures]

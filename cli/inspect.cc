@@ -14,6 +14,7 @@
 #include "base/human_bytes.h"
 #include "base/status_macros.h"
 #include "model/hparams/hparams.h"
+#include "model/hparams/support.h"
 
 namespace layerpool::cli {
 namespace {
@@ -136,6 +137,10 @@ int RunInspect(std::span<char* const> args) {
       Bytes(static_cast<double>(f.file_size())), f.version(),
       f.metadata().size(), f.alignment());
   PrintHParams(*hp);
+  absl::Status support = ValidateForInference(*hp);
+  if (support.ok()) support = CheckSupported(f, *hp);
+  std::cout << "runs on layerpool: "
+            << (support.ok() ? "yes" : absl::StrCat("no: ", support.message())) << "\n";
   PrintTokenizer(f);
   if (show_metadata) {
     std::cout << "\nmetadata:\n";

@@ -21,6 +21,7 @@
 #include "coordinator/worker_link.h"
 #include "grpcpp/grpcpp.h"
 #include "model/gguf/gguf.h"
+#include "model/hparams/support.h"
 #include "model/layout/stage_layout.h"
 #include "proto/convert.h"
 #include "proto/version.h"
@@ -402,6 +403,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
                                                       {.map_data = false}));
   LP_ASSIGN_OR_RETURN(c->hp_, ReadHParams(*file), options.model_path);
   LP_RETURN_IF_ERROR(ValidateForInference(c->hp_), options.model_path);
+  LP_RETURN_IF_ERROR(CheckSupported(*file, c->hp_), options.model_path);
   LP_ASSIGN_OR_RETURN(c->tokenizer_, Tokenizer::FromGguf(*file), options.model_path);
   c->n_ctx_ = options.n_ctx > 0 ? options.n_ctx
               : c->hp_.n_ctx_train > 0 ? std::min<int64_t>(c->hp_.n_ctx_train, 4096)

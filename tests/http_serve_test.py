@@ -7,6 +7,8 @@
   `authorization` metadata is UNAUTHENTICATED, with it it succeeds (a raw
   gRPC call: no stubs needed for the check).
 - With one sequence slot and no queue, a second request is 429.
+- An unsupported architecture is refused in one line before any worker
+  is asked; `inspect` says whether a model runs.
 - A request body that is not JSON, an unknown path, and a key file with no
   key are each a clear error, never a crash.
 Usage: http_serve_test.py LAYERPOOL SHARED_DIR"""
@@ -46,6 +48,16 @@ try:
                           "--api-key-file", empty], capture_output=True, text=True, timeout=30)
     check("a key file with no key is refused", bad.returncode == 1 and "no API key" in bad.stderr,
           bad.stderr)
+
+    phi3 = os.path.join(shared, "models/vocab/ggml-vocab-phi-3.gguf")
+    bad = subprocess.run([lp, "serve", "--model", phi3, "--workers", "127.0.0.1:1", "--http", "off"],
+                         capture_output=True, text=True, timeout=30)
+    check("an unsupported architecture is one line before any worker is asked",
+          bad.returncode == 1 and bad.stderr.count("\n") == 1
+          and "architecture 'phi3' is not supported yet" in bad.stderr, bad.stderr)
+    inspect = subprocess.run([lp, "inspect", "--no-tensors", phi3], capture_output=True, text=True)
+    check("inspect says whether a model runs", inspect.returncode == 0
+          and "runs on layerpool: no: architecture 'phi3'" in inspect.stdout, inspect.stdout)
 
     workers = [start(["worker", "--listen", "127.0.0.1:0", "--threads", "1"])[1][0] for _ in range(2)]
     serve, (grpc_addr, http_addr) = start(

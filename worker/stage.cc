@@ -8,6 +8,7 @@
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "model/hparams/support.h"
 
 namespace layerpool {
 
@@ -17,11 +18,7 @@ absl::StatusOr<std::unique_ptr<Stage>> Stage::Create(
   LP_ASSIGN_OR_RETURN(stage->hp_, ReadHParams(file), file.path());
   const HParams& hp = stage->hp_;
   LP_RETURN_IF_ERROR(ValidateForInference(hp), file.path());
-  if (hp.architecture != "llama") {
-    return absl::UnimplementedError(absl::StrCat(
-        file.path(), ": architecture '", hp.architecture,
-        "' is not supported (llama is)"));
-  }
+  LP_RETURN_IF_ERROR(CheckSupported(file, hp), file.path());
   if (options.threads < 1) {
     return absl::InvalidArgumentError("--threads must be at least 1");
   }

@@ -1,0 +1,61 @@
+#include "model/hparams/support.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "model/quant/types.h"
+
+namespace layerpool {
+namespace {
+
+absl::Status Unsupported(const std::string& what) {
+  return absl::UnimplementedError(absl::StrCat(what, " is not supported yet"));
+}
+
+}  // namespace
+
+absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp) {
+  if (hp.architecture != "llama") {
+    return absl::UnimplementedError(absl::StrCat(
+        "architecture '", hp.architecture, "' is not supported yet (layerpool runs llama)"));
+  }
+  const std::string a = hp.architecture + ".";
+  if (file.FindValue(a + "rope.scaling.type") != nullptr) {
+    auto type = file.GetString(a + "rope.scaling.type");
+    if (!type.ok()) return type.status();
+    if (*type != "linear" && *type != "none") {
+      return Unsupported(absl::StrCat("RoPE scaling '", *type, "' (", a, "rope.scaling.type)"));
+    }
+  }
+  if (file.FindValue(a + "attention.sliding_window") != nullptr) {
+    return Unsupported(absl::StrCat("sliding-window attention (", a, "attention.sliding_window)"));
+  }
+  if (file.FindValue(a + "expert_count") != nullptr) {
+    return Unsupported(absl::StrCat("mixture of experts (", a, "expert_count)"));
+  }
+  if (file.FindValue(a + "attention.value_length") != nullptr) {
+    auto v = file.GetUint(a + "attention.value_length");
+    if (v.ok() && static_cast<int64_t>(*v) != hp.head_dim) {
+      return Unsupported(absl::StrCat("a value head size (", *v, ") other than the key's (",
+                                      hp.head_dim, ")"));
+    }
+  }
+  for (const gguf::TensorInfo& t : file.tensors()) {
+    if (t.name == "rope_freqs.weight") {
+      return Unsupported("Llama 3.1 RoPE scaling (rope_freqs.weight): its outputs would differ "
+                         "from the model's");
+    }
+    if (absl::StrContains(t.name, "ffn_gate_inp") || absl::StrContains(t.name, "_exps")) {
+      return Unsupported(absl::StrCat("mixture of experts (", t.name, ")"));
+    }
+    if (absl::StrContains(t.name, "attn_qkv")) return Unsupported(absl::StrCat("fused QKV (", t.name, ")"));
+    if (absl::EndsWith(t.name, ".bias")) return Unsupported(absl::StrCat("bias tensors (", t.name, ")"));
+    const std::optional<TypeTraits> traits = GetTypeTraits(t.type);
+    if (!traits || !traits->supported) {
+      return Unsupported(absl::StrCat("tensor type ", traits ? std::string(traits->name) : "?",
+                                      " (", t.name, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace layerpool

@@ -1,0 +1,89 @@
+#include "model/hparams/support.h"
+
+#include <functional>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "model/gguf/writer.h"
+
+namespace layerpool {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A header-only llama model with two layers' worth of tensors, changed by
+// `edit` before it is written.
+absl::Status Check(const std::function<void(gguf::GgufWriter&)>& edit,
+                   const std::string& arch = "llama") {
+  gguf::GgufWriter w;
+  w.Set("general.architecture", gguf::Value::String(arch));
+  const std::string a = arch + ".";
+  w.Set(a + "block_count", gguf::Value::Uint32(1));
+  w.Set(a + "embedding_length", gguf::Value::Uint32(32));
+  w.Set(a + "feed_forward_length", gguf::Value::Uint32(64));
+  w.Set(a + "attention.head_count", gguf::Value::Uint32(4));
+  w.Set(a + "vocab_size", gguf::Value::Uint32(64));
+  EXPECT_TRUE(w.AddTensor("blk.0.attn_q.weight", GgmlType::kF32, {32, 32},
+                          std::vector<uint8_t>(32 * 32 * 4)).ok());
+  edit(w);
+  auto bytes = w.WriteToString();
+  EXPECT_TRUE(bytes.ok());
+  static std::string keep;  // Parse keeps a view of the bytes
+  keep = *bytes;
+  auto file = gguf::GgufFile::Parse(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(keep.data()), keep.size()));
+  EXPECT_TRUE(file.ok()) << file.status();
+  auto hp = ReadHParams(**file);
+  EXPECT_TRUE(hp.ok()) << hp.status();
+  return CheckSupported(**file, *hp);
+}
+
+TEST(CheckSupported, PlainLlamaRuns) {
+  EXPECT_TRUE(Check([](gguf::GgufWriter&) {}).ok());
+  EXPECT_TRUE(Check([](gguf::GgufWriter& w) {
+                w.Set("llama.rope.scaling.type", gguf::Value::String("linear"));
+              }).ok());
+}
+
+TEST(CheckSupported, SaysWhatIsMissingInOneLine) {
+  struct Case {
+    std::function<void(gguf::GgufWriter&)> edit;
+    std::string arch;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {[](gguf::GgufWriter&) {}, "gemma2", "architecture 'gemma2'"},
+      {[](gguf::GgufWriter& w) {
+         EXPECT_TRUE(w.AddTensor("rope_freqs.weight", GgmlType::kF32, {4},
+                                 std::vector<uint8_t>(16)).ok());
+       }, "llama", "rope_freqs.weight"},
+      {[](gguf::GgufWriter& w) { w.Set("llama.rope.scaling.type", gguf::Value::String("yarn")); },
+       "llama", "RoPE scaling 'yarn'"},
+      {[](gguf::GgufWriter& w) { w.Set("llama.expert_count", gguf::Value::Uint32(8)); },
+       "llama", "mixture of experts"},
+      {[](gguf::GgufWriter& w) {
+         EXPECT_TRUE(w.AddTensor("blk.0.ffn_gate_inp.weight", GgmlType::kF32, {32, 8},
+                                 std::vector<uint8_t>(32 * 8 * 4)).ok());
+       }, "llama", "blk.0.ffn_gate_inp.weight"},
+      {[](gguf::GgufWriter& w) {
+         EXPECT_TRUE(w.AddTensor("blk.0.attn_q.bias", GgmlType::kF32, {32},
+                                 std::vector<uint8_t>(32 * 4)).ok());
+       }, "llama", "bias tensors (blk.0.attn_q.bias)"},
+      {[](gguf::GgufWriter& w) {
+         w.Set("llama.attention.sliding_window", gguf::Value::Uint32(4096));
+       }, "llama", "sliding-window"},
+      {[](gguf::GgufWriter& w) {
+         EXPECT_TRUE(w.AddTensor("blk.0.ffn_down.weight", GgmlType::kIQ2_XXS, {256, 1},
+                                 std::vector<uint8_t>(66)).ok());
+       }, "llama", "iq2_xxs"},
+  };
+  for (const Case& c : cases) {
+    const absl::Status s = Check(c.edit, c.arch);
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << c.says;
+    EXPECT_THAT(s.message(), HasSubstr(c.says));
+    EXPECT_EQ(std::string(s.message()).find('\n'), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace layerpool

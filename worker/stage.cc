@@ -144,12 +144,15 @@ void Stage::Layer(int64_t layer, const StageBatch& b) {
   matmul(w.wk, norm_, k_);
   matmul(w.wv, norm_, v_);
   const int64_t local = layer - weights_->first_layer();
+  const float* rope_freqs =
+      weights_->rope_freqs().empty() ? nullptr : weights_->rope_freqs().data();
   for (int64_t t = 0; t < n; ++t) {
     kernels::Rope(&q_[t * q_dim], hp_.n_head, hp_.head_dim, hp_.n_rot, b.positions[t],
-                  static_cast<float>(rope_base_), static_cast<float>(rope_scale_));
+                  static_cast<float>(rope_base_), static_cast<float>(rope_scale_),
+                  kernels::RopeMode::kNormal, rope_freqs);
     kernels::Rope(&k_[t * kv_dim], hp_.n_head_kv, hp_.head_dim, hp_.n_rot,
                   b.positions[t], static_cast<float>(rope_base_),
-                  static_cast<float>(rope_scale_));
+                  static_cast<float>(rope_scale_), kernels::RopeMode::kNormal, rope_freqs);
     b.caches[t]->Store(local, b.positions[t], &k_[t * kv_dim], &v_[t * kv_dim]);
   }
   attn_.resize(static_cast<size_t>(n * q_dim));

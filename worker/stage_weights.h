@@ -55,6 +55,9 @@ class StageWeights {
   const Matrix& token_embd() const { return token_embd_; }  // first stage
   const std::vector<float>& output_norm() const { return output_norm_; }
   const Matrix& output() const { return output_; }           // last stage
+  // Llama 3.1's per-pair RoPE factors (rope_freqs.weight, n_rot / 2 floats,
+  // held by every stage); empty when the model has none.
+  const std::vector<float>& rope_freqs() const { return rope_freqs_; }
   const LayerWeights& layer(int64_t i) const { return layers_[i - first_]; }
 
   // Bytes of weights this stage reads per token (for bandwidth figures):
@@ -72,6 +75,7 @@ class StageWeights {
   bool has_output_ = false;
   Matrix token_embd_;
   std::vector<float> output_norm_;
+  std::vector<float> rope_freqs_;
   Matrix output_;
   std::vector<LayerWeights> layers_;
   uint64_t weight_bytes_ = 0;

@@ -40,10 +40,6 @@ absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp) {
     }
   }
   for (const gguf::TensorInfo& t : file.tensors()) {
-    if (t.name == "rope_freqs.weight") {
-      return Unsupported("Llama 3.1 RoPE scaling (rope_freqs.weight): its outputs would differ "
-                         "from the model's");
-    }
     if (absl::StrContains(t.name, "ffn_gate_inp") || absl::StrContains(t.name, "_exps")) {
       return Unsupported(absl::StrCat("mixture of experts (", t.name, ")"));
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <thread>
 
 #include "absl/status/status.h"
@@ -231,6 +232,33 @@ absl::Status ValidateSynthOptions(const SynthOptions& o) {
   return absl::OkStatus();
 }
 
+std::vector<float> Llama3RopeFactors(const SynthShape& s) {
+  std::vector<float> factors;
+  if (s.llama3_rope_factor <= 0) return factors;
+  const int64_t dim = s.n_embd / s.n_head;  // rope.dimension_count
+  const double old_ctx = static_cast<double>(s.llama3_original_ctx);
+  const double low_wavelen = old_ctx / s.llama3_low_freq_factor;
+  const double high_wavelen = old_ctx / s.llama3_high_freq_factor;
+  for (int64_t i = 0; i < dim; i += 2) {
+    // As the converter: freqs in float32, the rest in double.
+    const float freq = 1.0f / std::pow(static_cast<float>(s.rope_freq_base),
+                                       static_cast<float>(i) / static_cast<float>(dim));
+    const double wavelen = 2 * M_PI / static_cast<double>(freq);
+    double f;
+    if (wavelen < high_wavelen) {
+      f = 1;
+    } else if (wavelen > low_wavelen) {
+      f = s.llama3_rope_factor;
+    } else {
+      const double smooth = (old_ctx / wavelen - s.llama3_low_freq_factor) /
+                            (s.llama3_high_freq_factor - s.llama3_low_freq_factor);
+      f = 1 / ((1 - smooth) / s.llama3_rope_factor + smooth);
+    }
+    factors.push_back(static_cast<float>(f));
+  }
+  return factors;
+}
+
 absl::StatusOr<std::vector<gguf::TensorInfo>> SynthTensorTable(const SynthOptions& o) {
   LP_RETURN_IF_ERROR(ValidateSynthOptions(o));
   std::vector<gguf::TensorInfo> table;
@@ -243,6 +271,14 @@ absl::StatusOr<std::vector<gguf::TensorInfo>> SynthTensorTable(const SynthOption
     for (int64_t d : t.shape) info.n_elements *= d;
     info.size_bytes = static_cast<uint64_t>(*RowBytes(t.type, t.shape[0])) *
                       static_cast<uint64_t>(info.n_elements / t.shape[0]);
+    table.push_back(std::move(info));
+  }
+  if (const std::vector<float> f = Llama3RopeFactors(o.shape); !f.empty()) {
+    gguf::TensorInfo info;
+    info.name = "rope_freqs.weight";
+    info.shape = {static_cast<int64_t>(f.size())};
+    info.n_elements = static_cast<int64_t>(f.size());
+    info.size_bytes = 4 * f.size();
     table.push_back(std::move(info));
   }
   return table;
@@ -301,6 +337,12 @@ absl::Status WriteSynthModel(const SynthOptions& options, const std::string& pat
         [t, tensor_seed, threads](int64_t first, int64_t n, std::span<uint8_t> out) {
           return FillRows(*t, tensor_seed, threads, first, n, out);
         }));
+  }
+  if (const std::vector<float> f = Llama3RopeFactors(o.shape); !f.empty()) {
+    std::vector<uint8_t> bytes(4 * f.size());
+    std::memcpy(bytes.data(), f.data(), bytes.size());
+    LP_RETURN_IF_ERROR(w.AddTensor("rope_freqs.weight", GgmlType::kF32,
+                                   {static_cast<int64_t>(f.size())}, std::move(bytes)));
   }
   return w.WriteFile(path, progress);
 }

@@ -38,7 +38,17 @@ struct SynthShape {
   int64_t n_ctx = 4096;
   double rope_freq_base = 10000.0;
   double rms_eps = 1e-5;
+  // Llama 3.1 RoPE scaling: > 0 writes rope_freqs.weight, the per-pair
+  // factors convert_hf_to_gguf.py computes from rope_scaling {factor,
+  // low_freq_factor, high_freq_factor, original_max_position_embeddings}.
+  double llama3_rope_factor = 0;
+  double llama3_low_freq_factor = 1;
+  double llama3_high_freq_factor = 4;
+  int64_t llama3_original_ctx = 8192;
 };
+
+// The rope_freqs.weight values for `shape` (empty without Llama 3.1 scaling).
+std::vector<float> Llama3RopeFactors(const SynthShape& shape);
 
 // Named shapes: "llama-1b" (the synth-1B shape of ../shared/golden/
 // peer-speed.md), "llama-8b", "llama-70b", "llama-405b" (Llama 3.x shapes),

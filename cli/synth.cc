@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "absl/strings/str_format.h"
@@ -40,6 +42,25 @@ class ProgressPrinter {
   Clock::time_point start_;
   int last_percent_ = -1;
 };
+
+// The file a signal handler removes: a fixed buffer, since the handler may
+// only call async-signal-safe functions (unlink, signal, raise).
+char g_remove_on_signal[4096];
+
+void RemoveAndReraise(int sig) {
+  unlink(g_remove_on_signal);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void RemoveOnSignal(const std::string& path) {
+  if (path.size() >= sizeof g_remove_on_signal) return;
+  std::memcpy(g_remove_on_signal, path.c_str(), path.size() + 1);
+  struct sigaction action = {};
+  action.sa_handler = RemoveAndReraise;
+  sigemptyset(&action.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
+}
 
 }  // namespace
 
@@ -143,6 +164,8 @@ int RunSynth(std::span<char* const> args) {
     }
   }
 
+  // Ctrl-C (or SIGTERM, SIGHUP) mid-write removes the half-written .tmp.
+  RemoveOnSignal(output + ".tmp");
   ProgressPrinter progress;
   absl::Status status = WriteSynthModel(
       options, output, [&](uint64_t done, uint64_t total) { progress(done, total); });

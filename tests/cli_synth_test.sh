@@ -22,4 +22,12 @@ done
   { echo "FAIL: bad shape: $(cat "$tmp/err")"; fail=1; }
 [ ! -e "$tmp/bad.gguf" ] || { echo "FAIL: bad shape left a file"; fail=1; }
 "$lp" synth --help | grep -q "llama-70b" || { echo "FAIL: --help lacks presets"; fail=1; }
+# Interrupted mid-write: no .tmp (and no model) is left behind.
+"$lp" synth --preset llama-1b --type Q4_K_M --threads 1 -o "$tmp/big.gguf" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -e "$tmp/big.gguf.tmp" ] && break; sleep 0.05; done
+[ -e "$tmp/big.gguf.tmp" ] || { echo "FAIL: synth did not start writing"; fail=1; }
+kill -INT $pid; wait $pid
+[ ! -e "$tmp/big.gguf.tmp" ] && [ ! -e "$tmp/big.gguf" ] ||
+  { echo "FAIL: an interrupted synth left $(ls "$tmp")"; fail=1; }
 exit $fail

@@ -99,7 +99,7 @@ struct TensorPlan {
 };
 
 std::vector<TensorPlan> PlanTensors(const SynthShape& s, const Recipe& r) {
-  const int64_t head_dim = s.n_embd / s.n_head;
+  const int64_t head_dim = SynthHeadDim(s);
   const int64_t q_dim = s.n_head * head_dim, kv_dim = s.n_head_kv * head_dim;
   std::vector<TensorPlan> plan;
   auto matrix = [&](std::string name, GgmlType type, int64_t cols, int64_t rows) {
@@ -177,7 +177,11 @@ void SetArchitecture(const SynthOptions& o, gguf::GgufWriter& w) {
         Value::Float32(static_cast<float>(s.rms_eps)));
   w.Set("general.file_type", u32(FindRecipe(o.file_type)->ftype));
   w.Set("llama.vocab_size", u32(s.n_vocab));
-  w.Set("llama.rope.dimension_count", u32(s.n_embd / s.n_head));
+  w.Set("llama.rope.dimension_count", u32(SynthHeadDim(s)));
+  if (SynthHeadDim(s) * s.n_head != s.n_embd) {
+    w.Set("llama.attention.key_length", u32(SynthHeadDim(s)));
+    w.Set("llama.attention.value_length", u32(SynthHeadDim(s)));
+  }
 }
 
 }  // namespace
@@ -217,14 +221,16 @@ absl::Status ValidateSynthOptions(const SynthOptions& o) {
     return bad(absl::StrCat("--vocab must be at least ", kMinSynthVocab,
                             " (256 bytes and the special tokens)"));
   }
-  if (s.n_embd % s.n_head != 0) {
-    return bad(absl::StrCat("--heads ", s.n_head, " does not divide --dim ", s.n_embd));
+  if (s.head_dim < 0) return bad("--head-dim must not be negative");
+  if (s.head_dim == 0 && s.n_embd % s.n_head != 0) {
+    return bad(absl::StrCat("--heads ", s.n_head, " does not divide --dim ", s.n_embd,
+                            " (or give --head-dim)"));
   }
   if (s.n_head % s.n_head_kv != 0) {
     return bad(absl::StrCat("--kv-heads ", s.n_head_kv, " does not divide --heads ",
                             s.n_head));
   }
-  if (s.n_embd / s.n_head % 2 != 0) return bad("the head dimension must be even");
+  if (SynthHeadDim(s) % 2 != 0) return bad("the head dimension must be even");
   if (FindRecipe(o.file_type) == nullptr) {
     return bad(absl::StrCat("--type ", o.file_type, " is not one synth writes (",
                             absl::StrJoin(SynthFileTypes(), ", "), ")"));
@@ -232,10 +238,14 @@ absl::Status ValidateSynthOptions(const SynthOptions& o) {
   return absl::OkStatus();
 }
 
+int64_t SynthHeadDim(const SynthShape& s) {
+  return s.head_dim > 0 ? s.head_dim : s.n_head > 0 ? s.n_embd / s.n_head : 0;
+}
+
 std::vector<float> Llama3RopeFactors(const SynthShape& s) {
   std::vector<float> factors;
   if (s.llama3_rope_factor <= 0) return factors;
-  const int64_t dim = s.n_embd / s.n_head;  // rope.dimension_count
+  const int64_t dim = SynthHeadDim(s);  // rope.dimension_count
   const double old_ctx = static_cast<double>(s.llama3_original_ctx);
   const double low_wavelen = old_ctx / s.llama3_low_freq_factor;
   const double high_wavelen = old_ctx / s.llama3_high_freq_factor;
@@ -294,7 +304,7 @@ absl::StatusOr<HParams> SynthHParams(const SynthOptions& o) {
   hp.n_ff = s.n_ff;
   hp.n_head = s.n_head;
   hp.n_head_kv = s.n_head_kv;
-  hp.head_dim = s.n_embd / s.n_head;
+  hp.head_dim = SynthHeadDim(s);
   hp.n_rot = hp.head_dim;
   hp.n_ctx_train = s.n_ctx;
   hp.n_vocab = s.n_vocab;

@@ -45,7 +45,13 @@ struct SynthShape {
   double llama3_low_freq_factor = 1;
   double llama3_high_freq_factor = 4;
   int64_t llama3_original_ctx = 8192;
+  // Per-head size; 0: n_embd / n_head. Mistral-Nemo's 128 with n_embd 5120
+  // and 32 heads is the case the GGUF writes as attention.key_length.
+  int64_t head_dim = 0;
 };
+
+// The head size of `shape` (its head_dim, else n_embd / n_head).
+int64_t SynthHeadDim(const SynthShape& shape);
 
 // The rope_freqs.weight values for `shape` (empty without Llama 3.1 scaling).
 std::vector<float> Llama3RopeFactors(const SynthShape& shape);

@@ -10,20 +10,17 @@ which commands).
 Usage: check_rope_scaling.py LAYERPOOL ADD_ROPE_FREQS SHARED_DIR"""
 import hashlib, json, os, subprocess, sys, tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from golden_run import Checker, greedy, perplexity, pipelines  # noqa: E402
+
 lp, add, shared = sys.argv[1], sys.argv[2], os.environ.get("LAYERPOOL_SHARED") or sys.argv[3]
 here = os.path.dirname(os.path.abspath(__file__))
 golden = json.load(open(os.path.join(here, "golden.json")))
 base = os.path.join(shared, golden["base"])
 if not os.path.isfile(base):
     sys.exit(f"FAIL: {base} not found (LAYERPOOL_SHARED)")
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"))
-
+checks = Checker()
+check = checks.check
 
 with tempfile.TemporaryDirectory() as scratch:
     model = os.path.join(scratch, "tinystories-llama31-rope.gguf")
@@ -35,23 +32,14 @@ with tempfile.TemporaryDirectory() as scratch:
     want = golden["perplexity"]["ppl"]
     check("the factors matter: llama.cpp's perplexity moves by more than 10%",
           abs(want / plain - 1) > 0.1, (want, plain))
-    out = subprocess.run([lp, "perplexity", "--model", model, "--file",
-                          os.path.join(shared, "golden/text/stories.txt"), "--ctx", "128",
-                          "--threads", "1", "--output", "json"], capture_output=True, text=True)
-    ppl = json.loads(out.stdout)["ppl"] if out.returncode == 0 else float("nan")
+    ppl, err = perplexity(lp, model, os.path.join(shared, "golden/text/stories.txt"))
     check(f"perplexity {ppl:.4f} within 0.1% of llama.cpp's {want}", abs(ppl / want - 1) < 1e-3,
-          out.stderr[-300:])
+          err[-300:])
 
     for case in golden["greedy"]:
-        for label, extra in [("one process", []),
-                             ("2 local workers", ["--local-workers", "2", "--split", "1,1"])]:
-            r = subprocess.run([lp, "run", "--model", model, "--prompt", case["prompt"],
-                                "--n-predict", str(case["n_predict"]), "--temp", "0",
-                                "--threads", "1", "--output", "json", *extra],
-                               capture_output=True, text=True, timeout=120)
-            text = json.loads(r.stdout)["text"] if r.returncode == 0 else r.stderr[-300:]
+        for label, extra in pipelines("1,1"):
+            text = greedy(lp, model, case["prompt"], case["n_predict"], extra)
             check(f"greedy '{case['prompt']}', {label}: llama.cpp's text", text == case["text"],
                   f"{text!r} != {case['text']!r}")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Writes golden.json: llama.cpp's perplexity and greedy text on small
+# random-weight models of shapes the llama architecture allows beyond the
+# plain one, made by `layerpool synth` (deterministic: same flags, same
+# bytes), for check_shapes.py. Random weights make greedy decoding follow
+# tiny logit differences, so equal text is a sharp test.
+#
+#   tests/shapes/make_golden.sh /path/to/llama.cpp BUILD_DIR
+# llama.cpp: a CPU build someone made there (build/bin/llama-perplexity,
+# llama-simple); BUILD_DIR: layerpool's build. Builds nothing.
+set -euo pipefail
+llama="${1:?usage: make_golden.sh LLAMA_CPP_DIR LAYERPOOL_BUILD_DIR}"
+build="${2:?usage: make_golden.sh LLAMA_CPP_DIR LAYERPOOL_BUILD_DIR}"
+here="$(cd "$(dirname "$0")" && pwd)"
+shared="${LAYERPOOL_SHARED:-$here/../../../shared}"
+commit=$(git -C "$llama" rev-parse HEAD 2>/dev/null || cat "$llama/COMMIT")
+vocab=models/tinystories-656K/TinyStories-656K-Q8_0.gguf
+# name|synth flags (--vocab-from and -o are added)
+shapes=(
+  "head-dim-24 (Mistral-Nemo style: key_length != embedding / heads)|--dim 64 --layers 4 --heads 4 --kv-heads 2 --head-dim 24 --ffn 128 --type F32 --ctx 512 --seed 11"
+  "head-dim-24 Q8_0|--dim 64 --layers 4 --heads 4 --kv-heads 2 --head-dim 24 --ffn 128 --type Q8_0 --ctx 512 --seed 12"
+)
+model=$(mktemp --suffix=.gguf)
+trap 'rm -f "$model"' EXIT
+entries=""
+for entry in "${shapes[@]}"; do
+  name=${entry%%|*}
+  flags=${entry#*|}
+  # shellcheck disable=SC2086
+  "$build/cli/layerpool" synth $flags --vocab-from "$shared/$vocab" -o "$model" >/dev/null 2>&1
+  ppl=$("$llama/build/bin/llama-perplexity" -m "$model" -f "$shared/golden/text/stories.txt" \
+        -c 128 -b 128 -t 1 2>&1 | sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p')
+  greedy=""
+  for prompt in "Once upon a time" "The little dog"; do
+    out=$("$llama/build/bin/llama-simple" -m "$model" -n 32 "$prompt" 2>/dev/null)
+    greedy="${greedy:+$greedy,}$(python3 -c 'import json,sys; o, p = sys.argv[1], sys.argv[2]; print(json.dumps({"prompt": p, "n_predict": 32, "text": o[o.index(p) + len(p):]}))' "$out" "$prompt")"
+  done
+  entries="${entries:+$entries,
+}  {\"name\": $(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$name"), \"synth\": \"$flags\", \"model_sha256\": \"$(sha256sum "$model" | cut -d' ' -f1)\", \"ppl\": $ppl, \"greedy\": [$greedy]}"
+done
+cat > "$here/golden.json" <<JSON
+{"llama_cpp_commit": "$commit",
+ "vocab_from": "$vocab",
+ "perplexity_command": "llama-perplexity -m MODEL -f shared/golden/text/stories.txt -c 128 -b 128 -t 1",
+ "greedy_command": "llama-simple -m MODEL -n 32 PROMPT",
+ "shapes": [
+$entries
+ ]}
+JSON
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$here/golden.json"
+echo "wrote $here/golden.json (llama.cpp $commit)"

@@ -1,0 +1,43 @@
+"""Shared by the Python checks that hold layerpool to llama.cpp's goldens:
+pass/fail bookkeeping with the closing "N passed, N failed" line, and the two
+measurements they compare (perplexity on shared/golden/text/stories.txt,
+greedy text), run through the `layerpool` binary."""
+import json
+import subprocess
+import sys
+
+
+class Checker:
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+        print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"))
+
+    def finish(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed else 0)
+
+
+def perplexity(lp, model, text_file):
+    """llama-perplexity's measure with -c 128 -t 1; (ppl, stderr)."""
+    out = subprocess.run([lp, "perplexity", "--model", model, "--file", text_file, "--ctx", "128",
+                          "--threads", "1", "--output", "json"], capture_output=True, text=True)
+    return (json.loads(out.stdout)["ppl"] if out.returncode == 0 else float("nan")), out.stderr
+
+
+def greedy(lp, model, prompt, n_predict, extra=()):
+    """The generated text at temperature 0 (or the error's tail)."""
+    r = subprocess.run([lp, "run", "--model", model, "--prompt", prompt, "--n-predict",
+                        str(n_predict), "--temp", "0", "--threads", "1", "--output", "json",
+                        *extra], capture_output=True, text=True, timeout=120)
+    return json.loads(r.stdout)["text"] if r.returncode == 0 else r.stderr[-300:]
+
+
+# One process, and a pipeline of two local workers with this split.
+def pipelines(split):
+    return [("one process", []), ("2 local workers", ["--local-workers", "2", "--split", split])]

@@ -81,7 +81,7 @@ int RunSynth(std::span<char* const> args) {
           "Presets: ", absl::StrJoin(SynthPresetNames(), ", "),
           ". A flag given with a preset overrides it.\nTypes: ",
           absl::StrJoin(SynthFileTypes(), ", "), "."));
-  flags.String("arch", "NAME", &arch, "architecture; only llama is written");
+  flags.String("arch", "NAME", &arch, "architecture: llama or qwen2 (QKV biases, NeoX RoPE)");
   flags.String("preset", "NAME", &preset, "a named model shape");
   flags.Int("dim", "N", &dim, "embedding size");
   flags.Int("layers", "N", &layers, "number of transformer blocks");
@@ -126,10 +126,6 @@ int RunSynth(std::span<char* const> args) {
     std::cerr << "error: -o FILE.gguf is required\n";
     return 2;
   }
-  if (arch != "llama") {
-    std::cerr << "error: --arch " << arch << ": only llama is supported\n";
-    return 2;
-  }
 
   SynthOptions options;
   if (!preset.empty()) {
@@ -160,6 +156,7 @@ int RunSynth(std::span<char* const> args) {
   s.llama3_original_ctx = original_ctx;
   if (!name.empty()) options.name = name;
   options.file_type = type;
+  options.arch = arch;
   options.vocab_from = vocab_from;
   options.seed = static_cast<uint64_t>(seed);
   options.threads = static_cast<int>(threads);

@@ -8,6 +8,7 @@
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "model/hparams/arch.h"
 #include "model/hparams/support.h"
 
 namespace layerpool {
@@ -19,6 +20,8 @@ absl::StatusOr<std::unique_ptr<Stage>> Stage::Create(
   const HParams& hp = stage->hp_;
   LP_RETURN_IF_ERROR(ValidateForInference(hp), file.path());
   LP_RETURN_IF_ERROR(CheckSupported(file, hp), file.path());
+  stage->rope_mode_ =
+      FindArch(hp.architecture)->neox_rope ? kernels::RopeMode::kNeox : kernels::RopeMode::kNormal;
   if (options.threads < 1) {
     return absl::InvalidArgumentError("--threads must be at least 1");
   }
@@ -143,16 +146,23 @@ void Stage::Layer(int64_t layer, const StageBatch& b) {
   matmul(w.wq, norm_, q_);
   matmul(w.wk, norm_, k_);
   matmul(w.wv, norm_, v_);
+  if (!w.bq.empty()) {  // ggml_add after the projection, element by element
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t i = 0; i < q_dim; ++i) q_[t * q_dim + i] += w.bq[i];
+      for (int64_t i = 0; i < kv_dim; ++i) k_[t * kv_dim + i] += w.bk[i];
+      for (int64_t i = 0; i < kv_dim; ++i) v_[t * kv_dim + i] += w.bv[i];
+    }
+  }
   const int64_t local = layer - weights_->first_layer();
   const float* rope_freqs =
       weights_->rope_freqs().empty() ? nullptr : weights_->rope_freqs().data();
   for (int64_t t = 0; t < n; ++t) {
     kernels::Rope(&q_[t * q_dim], hp_.n_head, hp_.head_dim, hp_.n_rot, b.positions[t],
-                  static_cast<float>(rope_base_), static_cast<float>(rope_scale_),
-                  kernels::RopeMode::kNormal, rope_freqs);
+                  static_cast<float>(rope_base_), static_cast<float>(rope_scale_), rope_mode_,
+                  rope_freqs);
     kernels::Rope(&k_[t * kv_dim], hp_.n_head_kv, hp_.head_dim, hp_.n_rot,
                   b.positions[t], static_cast<float>(rope_base_),
-                  static_cast<float>(rope_scale_), kernels::RopeMode::kNormal, rope_freqs);
+                  static_cast<float>(rope_scale_), rope_mode_, rope_freqs);
     b.caches[t]->Store(local, b.positions[t], &k_[t * kv_dim], &v_[t * kv_dim]);
   }
   attn_.resize(static_cast<size_t>(n * q_dim));

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/ops.h"
 #include "kernels/thread_pool.h"
 #include "model/gguf/gguf.h"
 #include "model/hparams/hparams.h"
@@ -94,6 +95,7 @@ class Stage {
   HParams hp_;
   double rope_base_ = 10000;
   double rope_scale_ = 1;
+  kernels::RopeMode rope_mode_ = kernels::RopeMode::kNormal;
   GgmlType kv_type_ = GgmlType::kF16;
   std::unique_ptr<StageWeights> weights_;
   std::unique_ptr<kernels::ThreadPool> pool_;

@@ -1,5 +1,7 @@
 #include "worker/stage_weights.h"
 
+#include "model/hparams/arch.h"
+
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -114,6 +116,7 @@ absl::StatusOr<std::unique_ptr<StageWeights>> StageWeights::Load(
                           load.GetMatrix("output.weight", hp.n_embd, hp.n_vocab));
     }
   }
+  const ArchSpec* arch = FindArch(hp.architecture);
   for (int64_t i = first; i < last; ++i) {
     const std::string b = absl::StrCat("blk.", i, ".");
     LayerWeights l;
@@ -122,6 +125,11 @@ absl::StatusOr<std::unique_ptr<StageWeights>> StageWeights::Load(
     LP_ASSIGN_OR_RETURN(l.wk, load.GetMatrix(b + "attn_k.weight", hp.n_embd, kv_dim));
     LP_ASSIGN_OR_RETURN(l.wv, load.GetMatrix(b + "attn_v.weight", hp.n_embd, kv_dim));
     LP_ASSIGN_OR_RETURN(l.wo, load.GetMatrix(b + "attn_output.weight", q_dim, hp.n_embd));
+    if (arch != nullptr && arch->qkv_bias) {
+      LP_ASSIGN_OR_RETURN(l.bq, load.GetVector(b + "attn_q.bias", q_dim));
+      LP_ASSIGN_OR_RETURN(l.bk, load.GetVector(b + "attn_k.bias", kv_dim));
+      LP_ASSIGN_OR_RETURN(l.bv, load.GetVector(b + "attn_v.bias", kv_dim));
+    }
     LP_ASSIGN_OR_RETURN(l.ffn_norm, load.GetVector(b + "ffn_norm.weight", hp.n_embd));
     LP_ASSIGN_OR_RETURN(l.gate, load.GetMatrix(b + "ffn_gate.weight", hp.n_embd, hp.n_ff));
     LP_ASSIGN_OR_RETURN(l.up, load.GetMatrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff));

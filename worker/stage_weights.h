@@ -35,6 +35,8 @@ struct Matrix {
 struct LayerWeights {
   std::vector<float> attn_norm;
   Matrix wq, wk, wv, wo;
+  // Projection biases (ArchSpec::qkv_bias), empty otherwise.
+  std::vector<float> bq, bk, bv;
   std::vector<float> ffn_norm;
   Matrix gate, up, down;
 };

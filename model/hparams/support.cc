@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "model/hparams/arch.h"
 #include "model/quant/types.h"
 
 namespace layerpool {
@@ -14,9 +15,11 @@ absl::Status Unsupported(const std::string& what) {
 }  // namespace
 
 absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp) {
-  if (hp.architecture != "llama") {
-    return absl::UnimplementedError(absl::StrCat(
-        "architecture '", hp.architecture, "' is not supported yet (layerpool runs llama)"));
+  const ArchSpec* arch = FindArch(hp.architecture);
+  if (arch == nullptr) {
+    return absl::UnimplementedError(absl::StrCat("architecture '", hp.architecture,
+                                                 "' is not supported yet (layerpool runs ",
+                                                 ArchNames(), ")"));
   }
   const std::string a = hp.architecture + ".";
   if (file.FindValue(a + "rope.scaling.type") != nullptr) {
@@ -44,7 +47,12 @@ absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp) {
       return Unsupported(absl::StrCat("mixture of experts (", t.name, ")"));
     }
     if (absl::StrContains(t.name, "attn_qkv")) return Unsupported(absl::StrCat("fused QKV (", t.name, ")"));
-    if (absl::EndsWith(t.name, ".bias")) return Unsupported(absl::StrCat("bias tensors (", t.name, ")"));
+    const bool qkv_bias = absl::EndsWith(t.name, ".attn_q.bias") ||
+                          absl::EndsWith(t.name, ".attn_k.bias") ||
+                          absl::EndsWith(t.name, ".attn_v.bias");
+    if (absl::EndsWith(t.name, ".bias") && !(qkv_bias && arch->qkv_bias)) {
+      return Unsupported(absl::StrCat("bias tensors (", t.name, ")"));
+    }
     const std::optional<TypeTraits> traits = GetTypeTraits(t.type);
     if (!traits || !traits->supported) {
       return Unsupported(absl::StrCat("tensor type ", traits ? std::string(traits->name) : "?",

@@ -43,6 +43,11 @@ TEST(CheckSupported, PlainLlamaRuns) {
   EXPECT_TRUE(Check([](gguf::GgufWriter& w) {
                 w.Set("llama.rope.scaling.type", gguf::Value::String("linear"));
               }).ok());
+  // qwen2: its QKV biases are part of the architecture.
+  EXPECT_TRUE(Check([](gguf::GgufWriter& w) {
+                EXPECT_TRUE(w.AddTensor("blk.0.attn_q.bias", GgmlType::kF32, {32},
+                                        std::vector<uint8_t>(32 * 4)).ok());
+              }, "qwen2").ok());
   // Llama 3.1's RoPE factors.
   EXPECT_TRUE(Check([](gguf::GgufWriter& w) {
                 EXPECT_TRUE(w.AddTensor("rope_freqs.weight", GgmlType::kF32, {4},
@@ -57,7 +62,7 @@ TEST(CheckSupported, SaysWhatIsMissingInOneLine) {
     std::string says;
   };
   const std::vector<Case> cases = {
-      {[](gguf::GgufWriter&) {}, "gemma2", "architecture 'gemma2'"},
+      {[](gguf::GgufWriter&) {}, "gemma2", "architecture 'gemma2' is not supported yet (layerpool runs llama, qwen2)"},
       {[](gguf::GgufWriter& w) { w.Set("llama.rope.scaling.type", gguf::Value::String("yarn")); },
        "llama", "RoPE scaling 'yarn'"},
       {[](gguf::GgufWriter& w) { w.Set("llama.expert_count", gguf::Value::Uint32(8)); },

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/status_macros.h"
+#include "model/hparams/arch.h"
 #include "model/quant/quantize.h"
 #include "model/synth/synth_vocab.h"
 
@@ -98,7 +99,7 @@ struct TensorPlan {
   float mean, std;
 };
 
-std::vector<TensorPlan> PlanTensors(const SynthShape& s, const Recipe& r) {
+std::vector<TensorPlan> PlanTensors(const SynthShape& s, const Recipe& r, const ArchSpec& arch) {
   const int64_t head_dim = SynthHeadDim(s);
   const int64_t q_dim = s.n_head * head_dim, kv_dim = s.n_head_kv * head_dim;
   std::vector<TensorPlan> plan;
@@ -123,6 +124,13 @@ std::vector<TensorPlan> PlanTensors(const SynthShape& s, const Recipe& r) {
     matrix(b + "attn_q.weight", r.base, s.n_embd, q_dim);
     matrix(b + "attn_k.weight", r.base, s.n_embd, kv_dim);
     matrix(b + "attn_v.weight", v_type, s.n_embd, kv_dim);
+    if (arch.qkv_bias) {
+      // Large: rotated by position, q and k biases make attention depend
+      // sharply on relative position, so the RoPE variant shows in outputs.
+      plan.push_back({b + "attn_q.bias", GgmlType::kF32, {q_dim}, 0.0f, 2.0f});
+      plan.push_back({b + "attn_k.bias", GgmlType::kF32, {kv_dim}, 0.0f, 2.0f});
+      plan.push_back({b + "attn_v.bias", GgmlType::kF32, {kv_dim}, 0.0f, 0.5f});
+    }
     matrix(b + "attn_output.weight", r.base, q_dim, s.n_embd);
     norm(b + "ffn_norm.weight");
     matrix(b + "ffn_gate.weight", r.base, s.n_embd, s.n_ff);
@@ -163,24 +171,25 @@ void SetArchitecture(const SynthOptions& o, gguf::GgufWriter& w) {
   using gguf::Value;
   const SynthShape& s = o.shape;
   auto u32 = [](int64_t v) { return Value::Uint32(static_cast<uint32_t>(v)); };
-  w.Set("general.architecture", Value::String("llama"));
+  w.Set("general.architecture", Value::String(o.arch));
+  const std::string a = o.arch + ".";
   w.Set("general.type", Value::String("model"));
   w.Set("general.name", Value::String(o.name));
-  w.Set("llama.block_count", u32(s.n_layer));
-  w.Set("llama.context_length", u32(s.n_ctx));
-  w.Set("llama.embedding_length", u32(s.n_embd));
-  w.Set("llama.feed_forward_length", u32(s.n_ff));
-  w.Set("llama.attention.head_count", u32(s.n_head));
-  w.Set("llama.attention.head_count_kv", u32(s.n_head_kv));
-  w.Set("llama.rope.freq_base", Value::Float32(static_cast<float>(s.rope_freq_base)));
-  w.Set("llama.attention.layer_norm_rms_epsilon",
+  w.Set(a + "block_count", u32(s.n_layer));
+  w.Set(a + "context_length", u32(s.n_ctx));
+  w.Set(a + "embedding_length", u32(s.n_embd));
+  w.Set(a + "feed_forward_length", u32(s.n_ff));
+  w.Set(a + "attention.head_count", u32(s.n_head));
+  w.Set(a + "attention.head_count_kv", u32(s.n_head_kv));
+  w.Set(a + "rope.freq_base", Value::Float32(static_cast<float>(s.rope_freq_base)));
+  w.Set(a + "attention.layer_norm_rms_epsilon",
         Value::Float32(static_cast<float>(s.rms_eps)));
   w.Set("general.file_type", u32(FindRecipe(o.file_type)->ftype));
-  w.Set("llama.vocab_size", u32(s.n_vocab));
-  w.Set("llama.rope.dimension_count", u32(SynthHeadDim(s)));
+  w.Set(a + "vocab_size", u32(s.n_vocab));
+  w.Set(a + "rope.dimension_count", u32(SynthHeadDim(s)));
   if (SynthHeadDim(s) * s.n_head != s.n_embd) {
-    w.Set("llama.attention.key_length", u32(SynthHeadDim(s)));
-    w.Set("llama.attention.value_length", u32(SynthHeadDim(s)));
+    w.Set(a + "attention.key_length", u32(SynthHeadDim(s)));
+    w.Set(a + "attention.value_length", u32(SynthHeadDim(s)));
   }
 }
 
@@ -231,6 +240,9 @@ absl::Status ValidateSynthOptions(const SynthOptions& o) {
                             s.n_head));
   }
   if (SynthHeadDim(s) % 2 != 0) return bad("the head dimension must be even");
+  if (FindArch(o.arch) == nullptr) {
+    return bad(absl::StrCat("--arch ", o.arch, " is not one synth writes (", ArchNames(), ")"));
+  }
   if (FindRecipe(o.file_type) == nullptr) {
     return bad(absl::StrCat("--type ", o.file_type, " is not one synth writes (",
                             absl::StrJoin(SynthFileTypes(), ", "), ")"));
@@ -272,7 +284,7 @@ std::vector<float> Llama3RopeFactors(const SynthShape& s) {
 absl::StatusOr<std::vector<gguf::TensorInfo>> SynthTensorTable(const SynthOptions& o) {
   LP_RETURN_IF_ERROR(ValidateSynthOptions(o));
   std::vector<gguf::TensorInfo> table;
-  for (const TensorPlan& t : PlanTensors(o.shape, *FindRecipe(o.file_type))) {
+  for (const TensorPlan& t : PlanTensors(o.shape, *FindRecipe(o.file_type), *FindArch(o.arch))) {
     gguf::TensorInfo info;
     info.name = t.name;
     info.type = t.type;
@@ -298,7 +310,7 @@ absl::StatusOr<HParams> SynthHParams(const SynthOptions& o) {
   LP_RETURN_IF_ERROR(ValidateSynthOptions(o));
   const SynthShape& s = o.shape;
   HParams hp;
-  hp.architecture = "llama";
+  hp.architecture = o.arch;
   hp.n_layer = s.n_layer;
   hp.n_embd = s.n_embd;
   hp.n_ff = s.n_ff;
@@ -338,7 +350,7 @@ absl::Status WriteSynthModel(const SynthOptions& options, const std::string& pat
   const int threads = o.threads > 0
                           ? o.threads
                           : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<TensorPlan> plan = PlanTensors(o.shape, *FindRecipe(o.file_type));
+  std::vector<TensorPlan> plan = PlanTensors(o.shape, *FindRecipe(o.file_type), *FindArch(o.arch));
   for (size_t i = 0; i < plan.size(); ++i) {
     const uint64_t tensor_seed = o.seed * 0x9E3779B97F4A7C15ull + i * 0xD1B54A32D192ED03ull;
     const TensorPlan* t = &plan[i];

@@ -67,6 +67,9 @@ std::vector<std::string> SynthFileTypes();
 
 struct SynthOptions {
   SynthShape shape;
+  // general.architecture: llama, or another of model/hparams/arch.h (its
+  // variations, e.g. qwen2's QKV biases, are written too).
+  std::string arch = "llama";
   std::string file_type = "Q4_K_M";
   std::string name = "synth";
   uint64_t seed = 1234;

@@ -15,10 +15,13 @@ here="$(cd "$(dirname "$0")" && pwd)"
 shared="${LAYERPOOL_SHARED:-$here/../../../shared}"
 commit=$(git -C "$llama" rev-parse HEAD 2>/dev/null || cat "$llama/COMMIT")
 vocab=models/tinystories-656K/TinyStories-656K-Q8_0.gguf
-# name|synth flags (--vocab-from and -o are added)
+# name|synth flags (--vocab-from and -o are added); 4 layers each: the check
+# splits them 2,2 over two workers
 shapes=(
   "head-dim-24 (Mistral-Nemo style: key_length != embedding / heads)|--dim 64 --layers 4 --heads 4 --kv-heads 2 --head-dim 24 --ffn 128 --type F32 --ctx 512 --seed 11"
   "head-dim-24 Q8_0|--dim 64 --layers 4 --heads 4 --kv-heads 2 --head-dim 24 --ffn 128 --type Q8_0 --ctx 512 --seed 12"
+  "qwen2 (QKV biases, NeoX RoPE)|--arch qwen2 --dim 64 --layers 4 --heads 4 --kv-heads 2 --ffn 128 --type F32 --ctx 512 --seed 21"
+  "qwen2 Q8_0|--arch qwen2 --dim 128 --layers 4 --heads 8 --kv-heads 2 --ffn 256 --type Q8_0 --ctx 512 --seed 22"
 )
 model=$(mktemp --suffix=.gguf)
 trap 'rm -f "$model"' EXIT

@@ -1,0 +1,30 @@
+#include "model/hparams/arch.h"
+
+namespace layerpool {
+namespace {
+
+// As llama.cpp's llm_build_* graphs and llama_model_rope_type() have them.
+constexpr ArchSpec kArchitectures[] = {
+    {.name = "llama"},
+    {.name = "qwen2", .neox_rope = true, .qkv_bias = true},
+};
+
+}  // namespace
+
+const ArchSpec* FindArch(std::string_view name) {
+  for (const ArchSpec& a : kArchitectures) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+std::string ArchNames() {
+  std::string out;
+  for (const ArchSpec& a : kArchitectures) {
+    if (!out.empty()) out += ", ";
+    out += a.name;
+  }
+  return out;
+}
+
+}  // namespace layerpool

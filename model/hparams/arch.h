@@ -1,0 +1,35 @@
+// The architectures layerpool runs and how each differs from llama: the
+// one place a forward-pass variation is named. A new architecture is a row
+// in kArchitectures (arch.cc) plus, where it needs a variation no row has
+// yet, a field here and the code that reads it in worker/stage.cc; synth
+// learns to write it (model/synth) and tests/shapes holds it to llama.cpp.
+//
+// Metadata keys are read under the architecture's own prefix ("qwen2.")
+// by ReadHParams whatever the row says.
+#ifndef LAYERPOOL_MODEL_HPARAMS_ARCH_H_
+#define LAYERPOOL_MODEL_HPARAMS_ARCH_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace layerpool {
+
+struct ArchSpec {
+  std::string_view name;  // general.architecture
+  // RoPE pairs dimensions (i, i + n_rot / 2) (GPT-NeoX, ggml mode 2) rather
+  // than (2i, 2i + 1).
+  bool neox_rope = false;
+  // attn_q/k/v carry bias vectors (blk.N.attn_q.bias ...), added after the
+  // projections.
+  bool qkv_bias = false;
+};
+
+// The spec of `name`, or nullptr for an architecture layerpool cannot run.
+const ArchSpec* FindArch(std::string_view name);
+// The names layerpool runs, for messages: "llama, qwen2".
+std::string ArchNames();
+
+}  // namespace layerpool
+
+#endif  // LAYERPOOL_MODEL_HPARAMS_ARCH_H_

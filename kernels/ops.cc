@@ -1,5 +1,6 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -17,15 +18,26 @@ namespace {
 // ggml_rope_yarn with ext_factor = 0 and mscale = 1: the cos and sin of the
 // angle of each pair, into cos_sin[2i], cos_sin[2i + 1] for i < n_rot / 2.
 void RopeAngles(int64_t n_rot, int32_t pos, float freq_base, float freq_scale,
-                const float* freq_factors, float* cos_sin) {
+                const float* freq_factors, const RopeYarn* yarn, float* cos_sin) {
   const float theta_scale =
       std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
   float theta = static_cast<float>(pos);
+  float mscale = yarn != nullptr ? yarn->attn_factor : 1.0f;
+  const bool blend = yarn != nullptr && yarn->ext_factor != 0.0f;
+  if (blend) mscale *= 1.0f + 0.1f * std::log(1.0f / freq_scale);
   for (int64_t i = 0; i < n_rot / 2; ++i) {
     const float ff = freq_factors != nullptr ? freq_factors[i] : 1.0f;
-    const float angle = freq_scale * (theta / ff);
-    cos_sin[2 * i] = std::cos(angle);
-    cos_sin[2 * i + 1] = std::sin(angle);
+    const float extrap = theta / ff;
+    float angle = freq_scale * extrap;
+    if (blend) {
+      // rope_yarn_ramp, with i0 / 2 == i.
+      const float y = (static_cast<float>(i) - yarn->corr_low) /
+                      std::max(0.001f, yarn->corr_high - yarn->corr_low);
+      const float mix = (1 - std::min(1.0f, std::max(0.0f, y))) * yarn->ext_factor;
+      angle = angle * (1 - mix) + extrap * mix;
+    }
+    cos_sin[2 * i] = std::cos(angle) * mscale;
+    cos_sin[2 * i + 1] = std::sin(angle) * mscale;
     theta *= theta_scale;
   }
 }
@@ -44,13 +56,24 @@ void RmsNorm(const float* x, const float* weight, float eps, int64_t n,
   }
 }
 
+void RopeYarnCorrDims(int64_t n_rot, int64_t n_ctx_orig, float freq_base, float beta_fast,
+                      float beta_slow, float* low, float* high) {
+  auto corr_dim = [&](float rotations) {
+    return static_cast<float>(n_rot) *
+           std::log(static_cast<float>(n_ctx_orig) / (rotations * 2 * static_cast<float>(M_PI))) /
+           (2 * std::log(freq_base));
+  };
+  *low = std::max(0.0f, std::floor(corr_dim(beta_fast)));
+  *high = std::min(static_cast<float>(n_rot - 1), std::ceil(corr_dim(beta_slow)));
+}
+
 void Rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot,
           int32_t pos, float freq_base, float freq_scale, RopeMode mode,
-          const float* freq_factors) {
+          const float* freq_factors, const RopeYarn* yarn) {
   // Heads are at most a few hundred wide; n_rot / 2 angle pairs fit here.
   constexpr int64_t kMaxRot = 1024;
   float cos_sin[kMaxRot];
-  RopeAngles(n_rot, pos, freq_base, freq_scale, freq_factors, cos_sin);
+  RopeAngles(n_rot, pos, freq_base, freq_scale, freq_factors, yarn, cos_sin);
   // Pair i is (x[a], x[b]): adjacent for normal mode, half a rotation apart
   // for neox.
   const int64_t stride = mode == RopeMode::kNeox ? n_rot / 2 : 1;

@@ -42,10 +42,25 @@ enum class RopeMode {
 // from the C library, so results match ggml's bit for bit when the compiler
 // does not fuse the rotation's multiply-adds. n_rot must be even, at most
 // head_dim and at most 1024.
+//
+// With `yarn` (YaRN, ggml's rope_yarn): pair i's angle blends the
+// interpolated freq_scale * theta with the extrapolated theta by a ramp
+// that is 1 below corr_low and 0 above corr_high (times ext_factor), and
+// cos and sin are scaled by attn_factor * (1 + 0.1 ln(1 / freq_scale)).
+struct RopeYarn {
+  float ext_factor = 0;  // 0: no blending (cos and sin still * attn_factor)
+  float corr_low = 0, corr_high = 0;
+  float attn_factor = 1;
+};
+// ggml_rope_yarn_corr_dims: the pairs YaRN blends, for a model trained on
+// n_ctx_orig positions (beta_fast 32 and beta_slow 1 in llama.cpp).
+void RopeYarnCorrDims(int64_t n_rot, int64_t n_ctx_orig, float freq_base, float beta_fast,
+                      float beta_slow, float* low, float* high);
+
 void Rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot,
           int32_t pos, float freq_base, float freq_scale,
           RopeMode mode = RopeMode::kNormal,
-          const float* freq_factors = nullptr);
+          const float* freq_factors = nullptr, const RopeYarn* yarn = nullptr);
 
 // y = softmax(x * scale + mask) over n elements; mask may be nullptr (no
 // mask) and holds -INFINITY where attention is not allowed. Exponentials

@@ -113,6 +113,42 @@ TEST(RopeTest, PositionZeroIsIdentity) {
   EXPECT_EQ(x, y);  // cos 0 = 1, sin 0 = 0 exactly
 }
 
+TEST(RopeTest, YarnBlendsInterpolationAndExtrapolationByPair) {
+  // 8 pairs, corr dims 2..5: pairs 0-2 keep the extrapolated angle (theta),
+  // pairs 5-7 the interpolated one (freq_scale * theta), 3-4 a blend; every
+  // value scaled by 1 + 0.1 ln(1 / freq_scale).
+  const int64_t n_rot = 16;
+  const float base = 10000, scale = 0.25f;
+  RopeYarn yarn;
+  yarn.ext_factor = 1;
+  yarn.corr_low = 2;
+  yarn.corr_high = 5;
+  std::vector<float> x(n_rot, 0.0f);
+  for (int64_t i = 0; i < n_rot; i += 2) x[i] = 1.0f;  // (1, 0) per pair
+  Rope(x.data(), 1, n_rot, n_rot, 7, base, scale, RopeMode::kNormal, nullptr, &yarn);
+  const double mscale = 1 + 0.1 * std::log(1 / scale);
+  for (int64_t i = 0; i < n_rot / 2; ++i) {
+    const double theta = 7 * std::pow(base, -2.0 * i / n_rot);
+    const double ramp = 1 - std::min(1.0, std::max(0.0, (i - 2.0) / 3.0));
+    const double angle = scale * theta * (1 - ramp) + theta * ramp;
+    EXPECT_NEAR(x[2 * i], std::cos(angle) * mscale, 1e-5) << i;
+    EXPECT_NEAR(x[2 * i + 1], std::sin(angle) * mscale, 1e-5) << i;
+  }
+}
+
+TEST(RopeTest, YarnCorrDimsAsGgml) {
+  float low = 0, high = 0;
+  // n_rot 128, 4096 trained positions, base 10000: ggml's formula gives
+  // floor(20.94) and ceil(45.03).
+  RopeYarnCorrDims(128, 4096, 10000, 32, 1, &low, &high);
+  EXPECT_EQ(low, 20);
+  EXPECT_EQ(high, 46);
+  // Clamped to [0, n_rot - 1].
+  RopeYarnCorrDims(16, 64, 10000, 32, 1, &low, &high);
+  EXPECT_EQ(low, 0);
+  EXPECT_LE(high, 15);
+}
+
 TEST(SoftmaxTest, MatchesDoubleFormula) {
   std::mt19937 rng(3);
   for (int64_t n : {1, 5, 100, 2048}) {

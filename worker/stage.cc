@@ -43,6 +43,19 @@ absl::StatusOr<std::unique_ptr<Stage>> Stage::Create(
     stage->rope_base_ *= std::pow(options.ntk_alpha,
                                   double(hp.n_rot) / double(hp.n_rot - 2));
   }
+  if (hp.rope_scaling_type == "yarn" || hp.rope_attn_factor != 1.0) {
+    // As llama.cpp: ext_factor 1 for YaRN, beta_fast 32, beta_slow 1, the
+    // original context from the metadata (else the training context).
+    auto yarn = std::make_unique<kernels::RopeYarn>();
+    yarn->attn_factor = static_cast<float>(hp.rope_attn_factor);
+    if (hp.rope_scaling_type == "yarn") {
+      yarn->ext_factor = 1.0f;
+      const int64_t orig = hp.rope_yarn_orig_ctx > 0 ? hp.rope_yarn_orig_ctx : hp.n_ctx_train;
+      kernels::RopeYarnCorrDims(hp.n_rot, orig, static_cast<float>(stage->rope_base_), 32.0f,
+                                1.0f, &yarn->corr_low, &yarn->corr_high);
+    }
+    stage->yarn_ = std::move(yarn);
+  }
   stage->pool_ = std::make_unique<kernels::ThreadPool>(options.threads);
   stage->kv_type_ = options.kv_type;
   return stage;
@@ -159,10 +172,10 @@ void Stage::Layer(int64_t layer, const StageBatch& b) {
   for (int64_t t = 0; t < n; ++t) {
     kernels::Rope(&q_[t * q_dim], hp_.n_head, hp_.head_dim, hp_.n_rot, b.positions[t],
                   static_cast<float>(rope_base_), static_cast<float>(rope_scale_), rope_mode_,
-                  rope_freqs);
+                  rope_freqs, yarn_.get());
     kernels::Rope(&k_[t * kv_dim], hp_.n_head_kv, hp_.head_dim, hp_.n_rot,
                   b.positions[t], static_cast<float>(rope_base_),
-                  static_cast<float>(rope_scale_), rope_mode_, rope_freqs);
+                  static_cast<float>(rope_scale_), rope_mode_, rope_freqs, yarn_.get());
     b.caches[t]->Store(local, b.positions[t], &k_[t * kv_dim], &v_[t * kv_dim]);
   }
   attn_.resize(static_cast<size_t>(n * q_dim));

@@ -96,6 +96,8 @@ class Stage {
   double rope_base_ = 10000;
   double rope_scale_ = 1;
   kernels::RopeMode rope_mode_ = kernels::RopeMode::kNormal;
+  // YaRN (or an attention factor other than 1); null: plain RoPE.
+  std::unique_ptr<kernels::RopeYarn> yarn_;
   GgmlType kv_type_ = GgmlType::kF16;
   std::unique_ptr<StageWeights> weights_;
   std::unique_ptr<kernels::ThreadPool> pool_;

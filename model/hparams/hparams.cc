@@ -64,6 +64,13 @@ absl::StatusOr<HParams> ReadHParams(const gguf::GgufFile& file) {
   double scaling_factor = 0;
   LP_RETURN_IF_ERROR(ReadReal(file, a + "rope.scaling.factor", &scaling_factor));
   if (scaling_factor > 0) hp.rope_freq_scale = 1.0 / scaling_factor;
+  if (file.FindValue(a + "rope.scaling.type") != nullptr) {
+    LP_ASSIGN_OR_RETURN(hp.rope_scaling_type, file.GetString(a + "rope.scaling.type"));
+  }
+  if (hp.rope_scaling_type == "none") hp.rope_freq_scale = 1.0;  // as llama.cpp
+  LP_RETURN_IF_ERROR(
+      ReadCount(file, a + "rope.scaling.original_context_length", &hp.rope_yarn_orig_ctx));
+  LP_RETURN_IF_ERROR(ReadReal(file, a + "rope.scaling.attn_factor", &hp.rope_attn_factor));
   LP_RETURN_IF_ERROR(
       ReadReal(file, a + "attention.layer_norm_rms_epsilon", &hp.rms_eps));
 

@@ -29,7 +29,10 @@ struct HParams {
   int64_t n_ctx_train = 0;    // context_length
   int64_t n_vocab = 0;        // vocab_size, else tokenizer token count
   double rope_freq_base = 10000.0;  // rope.freq_base
-  double rope_freq_scale = 1.0;     // 1 / rope.scaling.factor (linear)
+  double rope_freq_scale = 1.0;     // 1 / rope.scaling.factor (linear, yarn)
+  std::string rope_scaling_type;    // rope.scaling.type: "", linear, yarn, none
+  int64_t rope_yarn_orig_ctx = 0;   // rope.scaling.original_context_length
+  double rope_attn_factor = 1.0;    // rope.scaling.attn_factor
   double rms_eps = 1e-5;            // attention.layer_norm_rms_epsilon
   int64_t file_type = -1;           // general.file_type, -1 when absent
   // pooling_type (llama.cpp's enum: 0 none, 1 mean, 2 cls, 3 last, 4 rank),

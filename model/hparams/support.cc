@@ -25,7 +25,7 @@ absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp) {
   if (file.FindValue(a + "rope.scaling.type") != nullptr) {
     auto type = file.GetString(a + "rope.scaling.type");
     if (!type.ok()) return type.status();
-    if (*type != "linear" && *type != "none") {
+    if (*type != "linear" && *type != "none" && *type != "yarn") {
       return Unsupported(absl::StrCat("RoPE scaling '", *type, "' (", a, "rope.scaling.type)"));
     }
   }

@@ -14,8 +14,8 @@
 namespace layerpool {
 
 // OK, or Unimplemented naming the first thing the engine cannot do: another
-// architecture, RoPE scaling other than linear and Llama 3.1's rope_freqs
-// (YaRN, say), sliding-window attention, mixture of experts, attention biases,
+// architecture, RoPE scaling other than linear, YaRN and Llama 3.1's
+// rope_freqs, sliding-window attention, mixture of experts, attention biases,
 // fused QKV or gate/up tensors, a tensor type without kernels.
 [[nodiscard]] absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp);
 

@@ -40,9 +40,11 @@ absl::Status Check(const std::function<void(gguf::GgufWriter&)>& edit,
 
 TEST(CheckSupported, PlainLlamaRuns) {
   EXPECT_TRUE(Check([](gguf::GgufWriter&) {}).ok());
-  EXPECT_TRUE(Check([](gguf::GgufWriter& w) {
-                w.Set("llama.rope.scaling.type", gguf::Value::String("linear"));
-              }).ok());
+  for (const char* scaling : {"linear", "yarn", "none"}) {
+    EXPECT_TRUE(Check([scaling](gguf::GgufWriter& w) {
+                  w.Set("llama.rope.scaling.type", gguf::Value::String(scaling));
+                }).ok()) << scaling;
+  }
   // qwen2: its QKV biases are part of the architecture.
   EXPECT_TRUE(Check([](gguf::GgufWriter& w) {
                 EXPECT_TRUE(w.AddTensor("blk.0.attn_q.bias", GgmlType::kF32, {32},
@@ -63,8 +65,8 @@ TEST(CheckSupported, SaysWhatIsMissingInOneLine) {
   };
   const std::vector<Case> cases = {
       {[](gguf::GgufWriter&) {}, "gemma2", "architecture 'gemma2' is not supported yet (layerpool runs llama, qwen2)"},
-      {[](gguf::GgufWriter& w) { w.Set("llama.rope.scaling.type", gguf::Value::String("yarn")); },
-       "llama", "RoPE scaling 'yarn'"},
+      {[](gguf::GgufWriter& w) { w.Set("llama.rope.scaling.type", gguf::Value::String("longrope")); },
+       "llama", "RoPE scaling 'longrope'"},
       {[](gguf::GgufWriter& w) { w.Set("llama.expert_count", gguf::Value::Uint32(8)); },
        "llama", "mixture of experts"},
       {[](gguf::GgufWriter& w) {

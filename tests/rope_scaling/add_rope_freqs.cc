@@ -1,8 +1,11 @@
 // add_rope_freqs IN.gguf OUT.gguf FACTOR ORIGINAL_CTX [LOW HIGH]: a copy of a
 // llama GGUF with Llama 3.1's rope_freqs.weight added, computed as
-// convert_hf_to_gguf.py does (model/synth's Llama3RopeFactors). On a trained
-// model this makes a file whose outputs depend on the factors, for holding
-// the engine to llama.cpp (check_rope_scaling.py).
+// convert_hf_to_gguf.py does (model/synth's Llama3RopeFactors).
+// add_rope_freqs --yarn IN.gguf OUT.gguf FACTOR ORIGINAL_CTX: a copy with
+// YaRN metadata instead (rope.scaling.type yarn, .factor,
+// .original_context_length).
+// On a trained model these make files whose outputs depend on the scaling,
+// for holding the engine to llama.cpp (check_rope_scaling.py).
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -14,6 +17,11 @@
 
 int main(int argc, char** argv) {
   using namespace layerpool;
+  const bool yarn = argc > 1 && std::strcmp(argv[1], "--yarn") == 0;
+  if (yarn) {
+    ++argv;
+    --argc;
+  }
   if (argc != 5 && argc != 7) {
     std::cerr << "usage: add_rope_freqs IN.gguf OUT.gguf FACTOR ORIGINAL_CTX [LOW HIGH]\n";
     return 2;
@@ -43,6 +51,13 @@ int main(int argc, char** argv) {
   for (const gguf::KeyValue& kv : (*file)->metadata()) {
     if (kv.key != "general.alignment") w.Set(kv.key, kv.value);
   }
+  if (yarn) {
+    const std::string a = hp->architecture + ".";
+    w.Set(a + "rope.scaling.type", gguf::Value::String("yarn"));
+    w.Set(a + "rope.scaling.factor", gguf::Value::Float32(static_cast<float>(std::atof(argv[3]))));
+    w.Set(a + "rope.scaling.original_context_length",
+          gguf::Value::Uint32(static_cast<uint32_t>(std::atoll(argv[4]))));
+  }
   for (const gguf::TensorInfo& t : (*file)->tensors()) {
     auto data = (*file)->TensorData(t);
     if (!data.ok() || !w.AddTensor(t.name, t.type, t.shape,
@@ -53,8 +68,8 @@ int main(int argc, char** argv) {
   }
   std::vector<uint8_t> bytes(4 * factors.size());
   std::memcpy(bytes.data(), factors.data(), bytes.size());
-  if (!w.AddTensor("rope_freqs.weight", GgmlType::kF32, {static_cast<int64_t>(factors.size())},
-                   std::move(bytes)).ok()) {
+  if (!yarn && !w.AddTensor("rope_freqs.weight", GgmlType::kF32,
+                            {static_cast<int64_t>(factors.size())}, std::move(bytes)).ok()) {
     std::cerr << "error: adding rope_freqs.weight\n";
     return 1;
   }

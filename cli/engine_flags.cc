@@ -50,7 +50,10 @@ absl::StatusOr<StageOptions> EngineFlags::ToStageOptions() const {
 
 int64_t EngineFlags::ContextFor(const HParams& hp) const {
   if (ctx > 0) return ctx;
-  return hp.n_ctx_train > 0 ? std::min<int64_t>(hp.n_ctx_train, 4096) : 4096;
+  int64_t n = hp.n_ctx_train > 0 ? std::min<int64_t>(hp.n_ctx_train, 4096) : 4096;
+  // Full attention is exact within a sliding window; stay inside it.
+  if (hp.n_swa > 0) n = std::min(n, hp.n_swa);
+  return n;
 }
 
 void SamplingFlags::Register(FlagSet& flags) {

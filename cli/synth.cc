@@ -81,7 +81,7 @@ int RunSynth(std::span<char* const> args) {
           "Presets: ", absl::StrJoin(SynthPresetNames(), ", "),
           ". A flag given with a preset overrides it.\nTypes: ",
           absl::StrJoin(SynthFileTypes(), ", "), "."));
-  flags.String("arch", "NAME", &arch, "architecture: llama or qwen2 (QKV biases, NeoX RoPE)");
+  flags.String("arch", "NAME", &arch, "architecture: llama, qwen2 (QKV biases, NeoX RoPE) or phi3 (fused QKV and gate/up)");
   flags.String("preset", "NAME", &preset, "a named model shape");
   flags.Int("dim", "N", &dim, "embedding size");
   flags.Int("layers", "N", &layers, "number of transformer blocks");

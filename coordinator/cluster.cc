@@ -408,6 +408,10 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
   c->n_ctx_ = options.n_ctx > 0 ? options.n_ctx
               : c->hp_.n_ctx_train > 0 ? std::min<int64_t>(c->hp_.n_ctx_train, 4096)
                                        : 4096;
+  // By default, no more than the sliding window (full attention is exact
+  // within it); an explicit --ctx past it is refused.
+  if (options.n_ctx <= 0 && c->hp_.n_swa > 0) c->n_ctx_ = std::min(c->n_ctx_, c->hp_.n_swa);
+  LP_RETURN_IF_ERROR(CheckContext(c->hp_, c->n_ctx_), "--ctx");
 
   // Greet every worker.
   std::vector<WorkerMemory> memory;

@@ -49,15 +49,15 @@ try:
     check("a key file with no key is refused", bad.returncode == 1 and "no API key" in bad.stderr,
           bad.stderr)
 
-    phi3 = os.path.join(shared, "models/vocab/ggml-vocab-phi-3.gguf")
-    bad = subprocess.run([lp, "serve", "--model", phi3, "--workers", "127.0.0.1:1", "--http", "off"],
+    falcon = os.path.join(shared, "models/vocab/ggml-vocab-falcon.gguf")
+    bad = subprocess.run([lp, "serve", "--model", falcon, "--workers", "127.0.0.1:1", "--http", "off"],
                          capture_output=True, text=True, timeout=30)
     check("an unsupported architecture is one line before any worker is asked",
           bad.returncode == 1 and bad.stderr.count("\n") == 1
-          and "architecture 'phi3' is not supported yet" in bad.stderr, bad.stderr)
-    inspect = subprocess.run([lp, "inspect", "--no-tensors", phi3], capture_output=True, text=True)
+          and "architecture 'falcon' is not supported yet" in bad.stderr, bad.stderr)
+    inspect = subprocess.run([lp, "inspect", "--no-tensors", falcon], capture_output=True, text=True)
     check("inspect says whether a model runs", inspect.returncode == 0
-          and "runs on layerpool: no: architecture 'phi3'" in inspect.stdout, inspect.stdout)
+          and "runs on layerpool: no: architecture 'falcon'" in inspect.stdout, inspect.stdout)
 
     workers = [start(["worker", "--listen", "127.0.0.1:0", "--threads", "1"])[1][0] for _ in range(2)]
     serve, (grpc_addr, http_addr) = start(

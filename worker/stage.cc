@@ -22,6 +22,7 @@ absl::StatusOr<std::unique_ptr<Stage>> Stage::Create(
   LP_RETURN_IF_ERROR(CheckSupported(file, hp), file.path());
   stage->rope_mode_ =
       FindArch(hp.architecture)->neox_rope ? kernels::RopeMode::kNeox : kernels::RopeMode::kNormal;
+  stage->scale_q_ = FindArch(hp.architecture)->scale_q_before_attention;
   if (options.threads < 1) {
     return absl::InvalidArgumentError("--threads must be at least 1");
   }
@@ -62,6 +63,7 @@ absl::StatusOr<std::unique_ptr<Stage>> Stage::Create(
 }
 
 absl::StatusOr<std::unique_ptr<KvCache>> Stage::NewCache(int64_t n_ctx) const {
+  LP_RETURN_IF_ERROR(CheckContext(hp_, n_ctx));
   return KvCache::Create(kv_type_, weights_->last_layer() - weights_->first_layer(),
                          n_ctx, hp_.n_head_kv, hp_.head_dim);
 }
@@ -117,7 +119,7 @@ void Stage::Attention(int64_t layer, const StageBatch& b) {
   const kernels::AttentionShape shape{
       static_cast<int>(hp_.n_head), static_cast<int>(hp_.n_head_kv),
       static_cast<int>(hp_.head_dim),
-      1.0f / std::sqrt(static_cast<float>(hp_.head_dim))};
+      scale_q_ ? 1.0f : 1.0f / std::sqrt(static_cast<float>(hp_.head_dim))};
   const int64_t q_dim = hp_.n_head * hp_.head_dim;
   const int64_t local = layer - weights_->first_layer();
   // Work items are (token, head) pairs, so a single decode token still
@@ -177,6 +179,10 @@ void Stage::Layer(int64_t layer, const StageBatch& b) {
                   b.positions[t], static_cast<float>(rope_base_),
                   static_cast<float>(rope_scale_), rope_mode_, rope_freqs, yarn_.get());
     b.caches[t]->Store(local, b.positions[t], &k_[t * kv_dim], &v_[t * kv_dim]);
+  }
+  if (scale_q_) {  // ggml_scale of the roped Q, as phi3's graph does
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
+    for (float& v : q_) v *= scale;
   }
   attn_.resize(static_cast<size_t>(n * q_dim));
   Attention(layer, b);

@@ -96,6 +96,7 @@ class Stage {
   double rope_base_ = 10000;
   double rope_scale_ = 1;
   kernels::RopeMode rope_mode_ = kernels::RopeMode::kNormal;
+  bool scale_q_ = false;  // ArchSpec::scale_q_before_attention
   // YaRN (or an attention factor other than 1); null: plain RoPE.
   std::unique_ptr<kernels::RopeYarn> yarn_;
   GgmlType kv_type_ = GgmlType::kF16;

@@ -13,6 +13,14 @@
 namespace layerpool {
 namespace {
 
+// Rows [first, first + n) of `m`: rows are contiguous, so a view.
+Matrix RowRange(const Matrix& m, int64_t first, int64_t n) {
+  Matrix r = m;
+  r.data = m.data + static_cast<size_t>(first) * static_cast<size_t>(*RowBytes(m.type, m.cols));
+  r.rows = n;
+  return r;
+}
+
 std::string ShapeText(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
@@ -121,9 +129,17 @@ absl::StatusOr<std::unique_ptr<StageWeights>> StageWeights::Load(
     const std::string b = absl::StrCat("blk.", i, ".");
     LayerWeights l;
     LP_ASSIGN_OR_RETURN(l.attn_norm, load.GetVector(b + "attn_norm.weight", hp.n_embd));
-    LP_ASSIGN_OR_RETURN(l.wq, load.GetMatrix(b + "attn_q.weight", hp.n_embd, q_dim));
-    LP_ASSIGN_OR_RETURN(l.wk, load.GetMatrix(b + "attn_k.weight", hp.n_embd, kv_dim));
-    LP_ASSIGN_OR_RETURN(l.wv, load.GetMatrix(b + "attn_v.weight", hp.n_embd, kv_dim));
+    if (arch != nullptr && arch->fused_qkv) {
+      LP_ASSIGN_OR_RETURN(Matrix qkv,
+                          load.GetMatrix(b + "attn_qkv.weight", hp.n_embd, q_dim + 2 * kv_dim));
+      l.wq = RowRange(qkv, 0, q_dim);
+      l.wk = RowRange(qkv, q_dim, kv_dim);
+      l.wv = RowRange(qkv, q_dim + kv_dim, kv_dim);
+    } else {
+      LP_ASSIGN_OR_RETURN(l.wq, load.GetMatrix(b + "attn_q.weight", hp.n_embd, q_dim));
+      LP_ASSIGN_OR_RETURN(l.wk, load.GetMatrix(b + "attn_k.weight", hp.n_embd, kv_dim));
+      LP_ASSIGN_OR_RETURN(l.wv, load.GetMatrix(b + "attn_v.weight", hp.n_embd, kv_dim));
+    }
     LP_ASSIGN_OR_RETURN(l.wo, load.GetMatrix(b + "attn_output.weight", q_dim, hp.n_embd));
     if (arch != nullptr && arch->qkv_bias) {
       LP_ASSIGN_OR_RETURN(l.bq, load.GetVector(b + "attn_q.bias", q_dim));
@@ -131,8 +147,15 @@ absl::StatusOr<std::unique_ptr<StageWeights>> StageWeights::Load(
       LP_ASSIGN_OR_RETURN(l.bv, load.GetVector(b + "attn_v.bias", kv_dim));
     }
     LP_ASSIGN_OR_RETURN(l.ffn_norm, load.GetVector(b + "ffn_norm.weight", hp.n_embd));
-    LP_ASSIGN_OR_RETURN(l.gate, load.GetMatrix(b + "ffn_gate.weight", hp.n_embd, hp.n_ff));
-    LP_ASSIGN_OR_RETURN(l.up, load.GetMatrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff));
+    if (arch != nullptr && arch->fused_gate_up) {
+      LP_ASSIGN_OR_RETURN(Matrix gate_up,
+                          load.GetMatrix(b + "ffn_up.weight", hp.n_embd, 2 * hp.n_ff));
+      l.gate = RowRange(gate_up, 0, hp.n_ff);
+      l.up = RowRange(gate_up, hp.n_ff, hp.n_ff);
+    } else {
+      LP_ASSIGN_OR_RETURN(l.gate, load.GetMatrix(b + "ffn_gate.weight", hp.n_embd, hp.n_ff));
+      LP_ASSIGN_OR_RETURN(l.up, load.GetMatrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff));
+    }
     LP_ASSIGN_OR_RETURN(l.down, load.GetMatrix(b + "ffn_down.weight", hp.n_ff, hp.n_embd));
     w->layers_.push_back(std::move(l));
   }

@@ -7,6 +7,8 @@ namespace {
 constexpr ArchSpec kArchitectures[] = {
     {.name = "llama"},
     {.name = "qwen2", .neox_rope = true, .qkv_bias = true},
+    {.name = "phi3", .neox_rope = true, .fused_qkv = true, .fused_gate_up = true,
+     .scale_q_before_attention = true},
 };
 
 }  // namespace

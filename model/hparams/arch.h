@@ -23,6 +23,13 @@ struct ArchSpec {
   // attn_q/k/v carry bias vectors (blk.N.attn_q.bias ...), added after the
   // projections.
   bool qkv_bias = false;
+  // One attn_qkv matrix holds the Q, K and V rows, in that order.
+  bool fused_qkv = false;
+  // ffn_up holds the gate rows, then the up rows (2 x n_ff); no ffn_gate.
+  bool fused_gate_up = false;
+  // Q is scaled by 1/sqrt(head_dim) after RoPE, and attention scores are
+  // not scaled again (phi3's graph): the same maths, other rounding.
+  bool scale_q_before_attention = false;
 };
 
 // The spec of `name`, or nullptr for an architecture layerpool cannot run.

@@ -71,6 +71,7 @@ absl::StatusOr<HParams> ReadHParams(const gguf::GgufFile& file) {
   LP_RETURN_IF_ERROR(
       ReadCount(file, a + "rope.scaling.original_context_length", &hp.rope_yarn_orig_ctx));
   LP_RETURN_IF_ERROR(ReadReal(file, a + "rope.scaling.attn_factor", &hp.rope_attn_factor));
+  LP_RETURN_IF_ERROR(ReadCount(file, a + "attention.sliding_window", &hp.n_swa));
   LP_RETURN_IF_ERROR(
       ReadReal(file, a + "attention.layer_norm_rms_epsilon", &hp.rms_eps));
 

@@ -33,6 +33,7 @@ struct HParams {
   std::string rope_scaling_type;    // rope.scaling.type: "", linear, yarn, none
   int64_t rope_yarn_orig_ctx = 0;   // rope.scaling.original_context_length
   double rope_attn_factor = 1.0;    // rope.scaling.attn_factor
+  int64_t n_swa = 0;                // attention.sliding_window, 0: none
   double rms_eps = 1e-5;            // attention.layer_norm_rms_epsilon
   int64_t file_type = -1;           // general.file_type, -1 when absent
   // pooling_type (llama.cpp's enum: 0 none, 1 mean, 2 cls, 3 last, 4 rank),

@@ -29,9 +29,6 @@ absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp) {
       return Unsupported(absl::StrCat("RoPE scaling '", *type, "' (", a, "rope.scaling.type)"));
     }
   }
-  if (file.FindValue(a + "attention.sliding_window") != nullptr) {
-    return Unsupported(absl::StrCat("sliding-window attention (", a, "attention.sliding_window)"));
-  }
   if (file.FindValue(a + "expert_count") != nullptr) {
     return Unsupported(absl::StrCat("mixture of experts (", a, "expert_count)"));
   }
@@ -46,7 +43,12 @@ absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp) {
     if (absl::StrContains(t.name, "ffn_gate_inp") || absl::StrContains(t.name, "_exps")) {
       return Unsupported(absl::StrCat("mixture of experts (", t.name, ")"));
     }
-    if (absl::StrContains(t.name, "attn_qkv")) return Unsupported(absl::StrCat("fused QKV (", t.name, ")"));
+    if (absl::StrContains(t.name, "attn_qkv") && !arch->fused_qkv) {
+      return Unsupported(absl::StrCat("fused QKV (", t.name, ")"));
+    }
+    if (absl::StrContains(t.name, "rope_factors")) {
+      return Unsupported(absl::StrCat("Phi-3's long/short RoPE factors (", t.name, ")"));
+    }
     const bool qkv_bias = absl::EndsWith(t.name, ".attn_q.bias") ||
                           absl::EndsWith(t.name, ".attn_k.bias") ||
                           absl::EndsWith(t.name, ".attn_v.bias");
@@ -58,6 +60,18 @@ absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp) {
       return Unsupported(absl::StrCat("tensor type ", traits ? std::string(traits->name) : "?",
                                       " (", t.name, ")"));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckContext(const HParams& hp, int64_t n_ctx) {
+  // llama.cpp masks a key when query position - key position >= n_swa; the
+  // largest distance in a sequence of n_ctx tokens is n_ctx - 1.
+  if (hp.n_swa > 0 && n_ctx > hp.n_swa) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "a context of ", n_ctx, " tokens reaches past this model's sliding window of ", hp.n_swa,
+        " (attention.sliding_window), and sliding-window attention is not supported yet: "
+        "use --ctx ", hp.n_swa, " or less"));
   }
   return absl::OkStatus();
 }

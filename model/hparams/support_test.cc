@@ -64,7 +64,7 @@ TEST(CheckSupported, SaysWhatIsMissingInOneLine) {
     std::string says;
   };
   const std::vector<Case> cases = {
-      {[](gguf::GgufWriter&) {}, "gemma2", "architecture 'gemma2' is not supported yet (layerpool runs llama, qwen2)"},
+      {[](gguf::GgufWriter&) {}, "gemma2", "architecture 'gemma2' is not supported yet (layerpool runs llama, qwen2, phi3)"},
       {[](gguf::GgufWriter& w) { w.Set("llama.rope.scaling.type", gguf::Value::String("longrope")); },
        "llama", "RoPE scaling 'longrope'"},
       {[](gguf::GgufWriter& w) { w.Set("llama.expert_count", gguf::Value::Uint32(8)); },
@@ -78,9 +78,6 @@ TEST(CheckSupported, SaysWhatIsMissingInOneLine) {
                                  std::vector<uint8_t>(32 * 4)).ok());
        }, "llama", "bias tensors (blk.0.attn_q.bias)"},
       {[](gguf::GgufWriter& w) {
-         w.Set("llama.attention.sliding_window", gguf::Value::Uint32(4096));
-       }, "llama", "sliding-window"},
-      {[](gguf::GgufWriter& w) {
          EXPECT_TRUE(w.AddTensor("blk.0.ffn_down.weight", GgmlType::kIQ2_XXS, {256, 1},
                                  std::vector<uint8_t>(66)).ok());
        }, "llama", "iq2_xxs"},
@@ -91,6 +88,16 @@ TEST(CheckSupported, SaysWhatIsMissingInOneLine) {
     EXPECT_THAT(s.message(), HasSubstr(c.says));
     EXPECT_EQ(std::string(s.message()).find('\n'), std::string::npos);
   }
+}
+
+TEST(CheckContext, FullAttentionOnlyWithinTheSlidingWindow) {
+  HParams hp;
+  EXPECT_TRUE(CheckContext(hp, 1 << 20).ok());
+  hp.n_swa = 2047;
+  EXPECT_TRUE(CheckContext(hp, 2047).ok());
+  const absl::Status s = CheckContext(hp, 2048);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("--ctx 2047"));
 }
 
 }  // namespace

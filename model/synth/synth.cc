@@ -121,9 +121,13 @@ std::vector<TensorPlan> PlanTensors(const SynthShape& s, const Recipe& r, const 
     GgmlType v_type = more;
     if (s.n_layer == 80 && v_type == GgmlType::kQ4_K) v_type = GgmlType::kQ5_K;
     norm(b + "attn_norm.weight");
-    matrix(b + "attn_q.weight", r.base, s.n_embd, q_dim);
-    matrix(b + "attn_k.weight", r.base, s.n_embd, kv_dim);
-    matrix(b + "attn_v.weight", v_type, s.n_embd, kv_dim);
+    if (arch.fused_qkv) {
+      matrix(b + "attn_qkv.weight", r.base, s.n_embd, q_dim + 2 * kv_dim);
+    } else {
+      matrix(b + "attn_q.weight", r.base, s.n_embd, q_dim);
+      matrix(b + "attn_k.weight", r.base, s.n_embd, kv_dim);
+      matrix(b + "attn_v.weight", v_type, s.n_embd, kv_dim);
+    }
     if (arch.qkv_bias) {
       // Large: rotated by position, q and k biases make attention depend
       // sharply on relative position, so the RoPE variant shows in outputs.
@@ -133,8 +137,12 @@ std::vector<TensorPlan> PlanTensors(const SynthShape& s, const Recipe& r, const 
     }
     matrix(b + "attn_output.weight", r.base, q_dim, s.n_embd);
     norm(b + "ffn_norm.weight");
-    matrix(b + "ffn_gate.weight", r.base, s.n_embd, s.n_ff);
-    matrix(b + "ffn_up.weight", r.base, s.n_embd, s.n_ff);
+    if (arch.fused_gate_up) {
+      matrix(b + "ffn_up.weight", r.base, s.n_embd, 2 * s.n_ff);  // gate rows, then up rows
+    } else {
+      matrix(b + "ffn_gate.weight", r.base, s.n_embd, s.n_ff);
+      matrix(b + "ffn_up.weight", r.base, s.n_embd, s.n_ff);
+    }
     matrix(b + "ffn_down.weight", more, s.n_ff, s.n_embd);
   }
   return plan;
@@ -187,6 +195,10 @@ void SetArchitecture(const SynthOptions& o, gguf::GgufWriter& w) {
   w.Set("general.file_type", u32(FindRecipe(o.file_type)->ftype));
   w.Set(a + "vocab_size", u32(s.n_vocab));
   w.Set(a + "rope.dimension_count", u32(SynthHeadDim(s)));
+  if (o.arch == "phi3") {
+    // llama.cpp requires the key for phi3; the whole context fits in it.
+    w.Set(a + "attention.sliding_window", u32(s.n_ctx));
+  }
   if (SynthHeadDim(s) * s.n_head != s.n_embd) {
     w.Set(a + "attention.key_length", u32(SynthHeadDim(s)));
     w.Set(a + "attention.value_length", u32(SynthHeadDim(s)));

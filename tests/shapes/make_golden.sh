@@ -22,6 +22,8 @@ shapes=(
   "head-dim-24 Q8_0|--dim 64 --layers 4 --heads 4 --kv-heads 2 --head-dim 24 --ffn 128 --type Q8_0 --ctx 512 --seed 12"
   "qwen2 (QKV biases, NeoX RoPE)|--arch qwen2 --dim 64 --layers 4 --heads 4 --kv-heads 2 --ffn 128 --type F32 --ctx 512 --seed 21"
   "qwen2 Q8_0|--arch qwen2 --dim 128 --layers 4 --heads 8 --kv-heads 2 --ffn 256 --type Q8_0 --ctx 512 --seed 22"
+  "phi3 (fused QKV and gate/up, Q scaled before attention)|--arch phi3 --dim 64 --layers 4 --heads 4 --kv-heads 2 --ffn 128 --type F32 --ctx 512 --seed 31"
+  "phi3 Q8_0|--arch phi3 --dim 128 --layers 4 --heads 8 --kv-heads 8 --ffn 256 --type Q8_0 --ctx 512 --seed 32"
 )
 model=$(mktemp --suffix=.gguf)
 trap 'rm -f "$model"' EXIT

@@ -3,9 +3,7 @@
 // prompt a conversation becomes, and is how tests/chat_templates holds the
 // interpreter to python3-jinja2.
 
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -32,12 +30,6 @@ constexpr char kDescription[] =
     "tokenizer.chat_template. Exit status 1 with \"error: ...\" when the\n"
     "template does not parse or raises (its own message is shown).";
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 }  // namespace
 
 int RunChatTemplate(std::span<char* const> args) {
@@ -55,29 +47,21 @@ int RunChatTemplate(std::span<char* const> args) {
     std::cerr << "error: give --model or --chat-template\n";
     return 2;
   }
-  std::string bos, eos;
   std::optional<ChatTemplate> chat;
   if (!model.empty()) {
     auto file = gguf::GgufFile::Open(model, {.map_data = false});
     if (!file.ok()) return ReportError(file.status());
     auto tokenizer = Tokenizer::FromGguf(**file);
     if (!tokenizer.ok()) return ReportError(tokenizer.status());
-    bos = ChatTemplate::BosText(**tokenizer);
-    eos = ChatTemplate::EosText(**tokenizer);
-    if (template_file.empty()) {
-      auto from_model = ChatTemplate::FromGguf(**file, **tokenizer);
-      if (!from_model.ok()) return ReportError(from_model.status());
-      if (!from_model->has_value()) {
-        return ReportError(absl::FailedPreconditionError(
-            absl::StrCat(model, " has no tokenizer.chat_template; give --chat-template FILE")));
-      }
-      chat = std::move(**from_model);
+    auto found = ChatTemplate::ForModel(model, **tokenizer, template_file);
+    if (!found.ok()) return ReportError(found.status());
+    if (!found->has_value()) {
+      return ReportError(absl::FailedPreconditionError(
+          absl::StrCat(model, " has no tokenizer.chat_template; give --chat-template FILE")));
     }
-  }
-  if (!template_file.empty()) {
-    auto source = ReadFile(template_file);
-    if (!source.ok()) return ReportError(source.status());
-    auto parsed = ChatTemplate::FromSource(*source, bos, eos);
+    chat = std::move(**found);
+  } else {
+    auto parsed = ChatTemplate::FromFile(template_file, "", "");
     if (!parsed.ok()) return ReportError(parsed.status());
     chat = std::move(*parsed);
   }

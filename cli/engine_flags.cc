@@ -49,11 +49,7 @@ absl::StatusOr<StageOptions> EngineFlags::ToStageOptions() const {
 }
 
 int64_t EngineFlags::ContextFor(const HParams& hp) const {
-  if (ctx > 0) return ctx;
-  int64_t n = hp.n_ctx_train > 0 ? std::min<int64_t>(hp.n_ctx_train, 4096) : 4096;
-  // Full attention is exact within a sliding window; stay inside it.
-  if (hp.n_swa > 0) n = std::min(n, hp.n_swa);
-  return n;
+  return ctx > 0 ? ctx : DefaultContext(hp);
 }
 
 void SamplingFlags::Register(FlagSet& flags) {

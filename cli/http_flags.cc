@@ -1,14 +1,11 @@
 #include "cli/http_flags.h"
 
-#include <fstream>
 #include <iostream>
-#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "coordinator/api_keys.h"
 #include "model/chat/chat_template.h"
-#include "model/gguf/gguf.h"
 
 namespace layerpool::cli {
 
@@ -42,24 +39,11 @@ absl::StatusOr<std::unique_ptr<http::HttpServer>> HttpFlags::Start(
 
 absl::Status HttpFlags::Attach(http::HttpServer& server, Cluster& cluster,
                                const std::string& model_path) const {
-  std::optional<ChatTemplate> chat;
-  const Tokenizer& tok = cluster.tokenizer();
-  if (!chat_template.empty()) {
-    std::ifstream in(chat_template, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat("--chat-template: cannot read ", chat_template));
-    const std::string source(std::istreambuf_iterator<char>(in), {});
-    LP_ASSIGN_OR_RETURN(ChatTemplate t,
-                        ChatTemplate::FromSource(source, ChatTemplate::BosText(tok),
-                                                 ChatTemplate::EosText(tok)),
-                        chat_template);
-    chat = std::move(t);
-  } else {
-    LP_ASSIGN_OR_RETURN(auto file, gguf::GgufFile::Open(model_path, {.map_data = false}));
-    LP_ASSIGN_OR_RETURN(chat, ChatTemplate::FromGguf(*file, tok), model_path);
-    if (!chat) {
-      std::cerr << "http: " << model_path << " has no chat template; /v1/chat/completions "
-                << "will refuse requests (give --chat-template FILE), /v1/completions works\n";
-    }
+  LP_ASSIGN_OR_RETURN(std::optional<ChatTemplate> chat,
+                      ChatTemplate::ForModel(model_path, cluster.tokenizer(), chat_template));
+  if (!chat) {
+    std::cerr << "http: " << model_path << " has no chat template; /v1/chat/completions "
+              << "will refuse requests (give --chat-template FILE), /v1/completions works\n";
   }
   server.SetCluster(&cluster, std::move(chat));
   return absl::OkStatus();

@@ -44,11 +44,6 @@ struct Model {
   double bits_per_weight = 0;
 };
 
-double KvBytesPerElement(GgmlType type) {
-  const TypeTraits t = *GetTypeTraits(type);
-  return static_cast<double>(t.type_size) / static_cast<double>(t.block_size);
-}
-
 absl::StatusOr<Model> LoadModel(const std::string& path, const std::string& shape,
                                 const std::string& type) {
   Model m;
@@ -160,7 +155,7 @@ int RunPlan(std::span<char* const> args) {
   const HParams& hp = model->hp;
 
   PlanRequest request;
-  auto costs = ModelCostsFromTensors(model->tensors, hp, KvBytesPerElement(*kv));
+  auto costs = ModelCostsFromTensors(model->tensors, hp, BytesPerElement(*kv));
   if (!costs.ok()) return ReportError(costs.status());
   request.costs = *costs;
   if (!devices.empty()) {
@@ -177,10 +172,7 @@ int RunPlan(std::span<char* const> args) {
       request.workers.push_back({std::string(w), (*link)->hello().free_memory_bytes()});
     }
   }
-  // serve's default context: the model's, at most 4096.
-  request.context_tokens = ctx > 0 ? ctx
-                           : hp.n_ctx_train > 0 ? std::min<int64_t>(hp.n_ctx_train, 4096)
-                                                : 4096;
+  request.context_tokens = ctx > 0 ? ctx : DefaultContext(hp);  // serve's default
   request.max_sequences = max_sequences;
   request.scratch_bytes_per_stage = StageScratchBytes(hp, batch);
   if (split != "auto" && !tensor_split.empty()) {
@@ -199,7 +191,7 @@ int RunPlan(std::span<char* const> args) {
   }
 
   // The formula people know, and the planner's own figure must agree.
-  const double kv_bytes_element = KvBytesPerElement(*kv);
+  const double kv_bytes_element = BytesPerElement(*kv);
   const double kv_per_token = 2.0 * hp.n_layer * hp.n_head_kv * hp.head_dim * kv_bytes_element;
   uint64_t weights = request.costs.embedding_bytes + request.costs.output_bytes;
   for (uint64_t b : request.costs.layer_weight_bytes) weights += b;

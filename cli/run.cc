@@ -4,8 +4,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <iostream>
 
 #include <thread>
@@ -59,21 +57,11 @@ absl::StatusOr<std::vector<int32_t>> PromptTokens(const std::string& model_path,
                                                   const std::string& prompt,
                                                   const PromptOptions& o) {
   if (!o.chat) return tokenizer.Encode(prompt, /*add_special=*/true, o.parse_special);
-  std::optional<ChatTemplate> chat;
-  if (!o.chat_template.empty()) {
-    std::ifstream in(o.chat_template, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat("--chat-template: cannot read ", o.chat_template));
-    const std::string source(std::istreambuf_iterator<char>(in), {});
-    LP_ASSIGN_OR_RETURN(chat, ChatTemplate::FromSource(source, ChatTemplate::BosText(tokenizer),
-                                                       ChatTemplate::EosText(tokenizer)),
-                        o.chat_template);
-  } else {
-    LP_ASSIGN_OR_RETURN(auto file, gguf::GgufFile::Open(model_path, {.map_data = false}));
-    LP_ASSIGN_OR_RETURN(chat, ChatTemplate::FromGguf(*file, tokenizer), model_path);
-    if (!chat) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "--chat: ", model_path, " has no tokenizer.chat_template; give --chat-template FILE"));
-    }
+  LP_ASSIGN_OR_RETURN(std::optional<ChatTemplate> chat,
+                      ChatTemplate::ForModel(model_path, tokenizer, o.chat_template));
+  if (!chat) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--chat: ", model_path, " has no tokenizer.chat_template; give --chat-template FILE"));
   }
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});

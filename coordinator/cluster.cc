@@ -1,6 +1,5 @@
 #include "coordinator/cluster.h"
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -8,6 +7,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <variant>
 
@@ -18,6 +18,7 @@
 #include "base/human_bytes.h"
 #include "base/status_macros.h"
 #include "coordinator/planner.h"
+#include "coordinator/stream_state.h"
 #include "coordinator/worker_link.h"
 #include "grpcpp/grpcpp.h"
 #include "model/gguf/gguf.h"
@@ -27,49 +28,6 @@
 #include "proto/version.h"
 
 namespace layerpool {
-
-// ---------------------------------------------------------------- Stream
-
-struct Cluster::Stream::State {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<GenerateEvent> events;
-  bool done = false;  // the `done` event was pushed
-
-  void Push(GenerateEvent e) {
-    std::lock_guard lock(mu);
-    if (done) return;
-    done = e.done;
-    events.push_back(std::move(e));
-    cv.notify_all();
-  }
-};
-
-Cluster::Stream::Stream(std::shared_ptr<State> state, std::function<void()> cancel)
-    : state_(std::move(state)), cancel_(std::move(cancel)) {}
-
-Cluster::Stream::~Stream() { Cancel(); }
-
-bool Cluster::Stream::Next(GenerateEvent* event, absl::Duration timeout) {
-  std::unique_lock lock(state_->mu);
-  auto ready = [&] { return !state_->events.empty(); };
-  if (timeout == absl::InfiniteDuration()) {
-    state_->cv.wait(lock, ready);
-  } else if (!state_->cv.wait_for(lock, absl::ToChronoNanoseconds(timeout), ready)) {
-    return false;
-  }
-  *event = std::move(state_->events.front());
-  state_->events.pop_front();
-  return true;
-}
-
-void Cluster::Stream::Cancel() {
-  {
-    std::lock_guard lock(state_->mu);
-    if (state_->done) return;
-  }
-  if (cancel_) cancel_();
-}
 
 // ---------------------------------------------------------------- Impl
 
@@ -91,12 +49,6 @@ struct FailureEvent {
   absl::Status status;
 };
 using Event = std::variant<SubmitEvent, CancelEvent, ResultEvent, FailureEvent>;
-
-// Start() accepts only the KV types KvCache can hold, all of them known.
-double KvBytesPerElement(GgmlType type) {
-  const TypeTraits traits = *GetTypeTraits(type);
-  return static_cast<double>(traits.type_size) / static_cast<double>(traits.block_size);
-}
 
 v1::KvCacheType KvTypeToProto(GgmlType type) {
   switch (type) {
@@ -137,6 +89,7 @@ struct Cluster::Impl {
     std::shared_ptr<Cluster::Stream::State> stream;
   };
   std::map<uint64_t, Live> live;
+  std::set<uint64_t> embedding;  // the live embedding requests
 
   void Post(Event e) {
     std::lock_guard lock(mu);
@@ -195,11 +148,14 @@ absl::Status Cluster::Impl::Send(const MicroBatch& batch) {
     chunk.add_seq_ids(row.seq_id);
     chunk.add_positions(row.position);
     ids->Add(row.token);
-    const auto it = live.find(row.seq_id);
-    if (it != live.end() && it->second.request.embed != v1::POOLING_TYPE_UNSPECIFIED &&
-        std::find(chunk.embed_seq_ids().begin(), chunk.embed_seq_ids().end(), row.seq_id) ==
-            chunk.embed_seq_ids().end()) {
-      chunk.add_embed_seq_ids(row.seq_id);
+  }
+  // Embedding requests are rare: look at rows only when one is live.
+  for (uint64_t id : embedding) {
+    for (const BatchRow& row : batch.rows) {
+      if (row.seq_id == id) {
+        chunk.add_embed_seq_ids(id);
+        break;
+      }
     }
   }
   for (const BatchSample& s : batch.samples) {
@@ -258,7 +214,10 @@ void Cluster::Impl::HandleOutput(Scheduler& scheduler, const v1::StepResult* res
     e.status = f.status;
     it->second.stream->Push(std::move(e));
   }
-  for (uint64_t id : out.to_free) live.erase(id);
+  for (uint64_t id : out.to_free) {
+    live.erase(id);
+    embedding.erase(id);
+  }
   FreeOnWorkers(out.to_free);
 }
 
@@ -287,7 +246,10 @@ void Cluster::Impl::Loop() {
     if (auto* s = std::get_if<SubmitEvent>(&event)) {
       absl::Status st = scheduler.Submit(s->seq_id, s->request.prompt,
                                          s->request.n_predict);
-      if (st.ok()) live[s->seq_id] = Live{std::move(s->request), s->stream};
+      if (st.ok()) {
+        if (s->request.embed != v1::POOLING_TYPE_UNSPECIFIED) embedding.insert(s->seq_id);
+        live[s->seq_id] = Live{std::move(s->request), s->stream};
+      }
       s->accepted->set_value(st);
     } else if (auto* c = std::get_if<CancelEvent>(&event)) {
       scheduler.Cancel(c->seq_id);
@@ -405,12 +367,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
   LP_RETURN_IF_ERROR(ValidateForInference(c->hp_), options.model_path);
   LP_RETURN_IF_ERROR(CheckSupported(*file, c->hp_), options.model_path);
   LP_ASSIGN_OR_RETURN(c->tokenizer_, Tokenizer::FromGguf(*file), options.model_path);
-  c->n_ctx_ = options.n_ctx > 0 ? options.n_ctx
-              : c->hp_.n_ctx_train > 0 ? std::min<int64_t>(c->hp_.n_ctx_train, 4096)
-                                       : 4096;
-  // By default, no more than the sliding window (full attention is exact
-  // within it); an explicit --ctx past it is refused.
-  if (options.n_ctx <= 0 && c->hp_.n_swa > 0) c->n_ctx_ = std::min(c->n_ctx_, c->hp_.n_swa);
+  c->n_ctx_ = options.n_ctx > 0 ? options.n_ctx : DefaultContext(c->hp_);
   LP_RETURN_IF_ERROR(CheckContext(c->hp_, c->n_ctx_), "--ctx");
 
   // Greet every worker.
@@ -427,7 +384,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
   // Plan.
   PlanRequest request;
   LP_ASSIGN_OR_RETURN(request.costs,
-                      ModelCostsFromGguf(*file, c->hp_, KvBytesPerElement(options.kv_type)));
+                      ModelCostsFromGguf(*file, c->hp_, BytesPerElement(options.kv_type)));
   request.workers = memory;
   request.context_tokens = c->n_ctx_;
   request.max_sequences = options.max_sequences;
@@ -590,6 +547,8 @@ absl::StatusOr<v1::StatsResponse> Cluster::StageStats(int i) const {
 
 int Cluster::queued_requests() const { return impl_->queued.load(); }
 int Cluster::active_sequences() const { return impl_->active.load(); }
+
+const std::string& Cluster::model_id() const { return impl_->model.id(); }
 
 absl::Status Cluster::health() const {
   std::lock_guard lock(impl_->mu);

@@ -106,6 +106,8 @@ class Cluster {
       GenerateRequest request);
 
   v1::ClusterDescription Describe() const;
+  // The id requests name (ModelIdFromPath of the model file).
+  const std::string& model_id() const;
   // OK while every stage is up; once one failed, Unavailable naming it.
   absl::Status health() const;
   // Requests waiting for a sequence slot, and sequences admitted (prefill

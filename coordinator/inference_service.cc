@@ -44,7 +44,7 @@ grpc::Status InferenceService::Generate(
     grpc::ServerContext* context, const v1::GenerateRequest* request,
     grpc::ServerWriter<v1::GenerateResponse>* writer) {
   if (grpc::Status auth = Authorize(context); !auth.ok()) return auth;
-  const std::string served = cluster_.Describe().model().id();
+  const std::string& served = cluster_.model_id();
   if (request->model().empty()) {
     return Invalid(absl::StrCat("model: empty; this cluster serves '", served, "'"));
   }

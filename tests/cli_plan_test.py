@@ -13,17 +13,18 @@ split `serve` itself chooses on real workers.
 Usage: cli_plan_test.py LAYERPOOL SHARED_DIR"""
 import json, os, subprocess, sys, time, urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from checks import Checker, stop  # noqa: E402
+
 lp, shared = sys.argv[1], os.environ.get("LAYERPOOL_SHARED") or sys.argv[2]
 model = os.path.join(shared, "models/synth-12L/synth-12L-Q4_K_M.gguf")
 if not os.path.isfile(model):
     sys.exit(f"FAIL: shared data not found at {shared}")
-passed, failed, procs = 0, 0, []
+procs = []
+checks = Checker()
+check = checks.check
 
 
-def check(name, ok, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"))
 
 
 def plan(*args):
@@ -94,10 +95,6 @@ try:
     check("the split follows memory (the bigger worker holds more layers)",
           served[1][1] - served[1][0] > served[0][1] - served[0][0], served)
 finally:
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        p.wait(timeout=10)
+    stop(procs)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

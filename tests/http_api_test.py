@@ -19,13 +19,15 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from checks import Checker, stop  # noqa: E402
 
 lp, shared, node_dir = sys.argv[1], os.environ.get("LAYERPOOL_SHARED") or sys.argv[2], sys.argv[3]
 here = os.path.dirname(os.path.abspath(__file__))
@@ -38,17 +40,10 @@ AUTH = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
 
 scratch = tempfile.mkdtemp(prefix="lp_http_")
 procs = []
-passed, failed = 0, 0
+checks = Checker()
+check = checks.check
 
 
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
 
 
 def start(args, lines=1):
@@ -327,15 +322,7 @@ scrape_configs:
     check("/health says degraded and why", status == 503 and json.loads(data)["status"] == "degraded"
           and "stage 1" in json.loads(data).get("reason", ""), f"{status} {data!r}")
 finally:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    stop(procs)
     shutil.rmtree(scratch, ignore_errors=True)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

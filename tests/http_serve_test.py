@@ -16,18 +16,19 @@ import http.client, json, os, subprocess, sys, tempfile
 
 import grpc
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+from checks import Checker, stop  # noqa: E402
+
 lp, shared = sys.argv[1], os.environ.get("LAYERPOOL_SHARED") or sys.argv[2]
 model = os.path.join(shared, "models/synth-12L/synth-12L-Q4_K_M.gguf")
 if not os.path.isfile(model):
     sys.exit(f"FAIL: shared data not found at {shared}")
-passed, failed, procs = 0, 0, []
+procs = []
+checks = Checker()
+check = checks.check
 KEY = "sk-serve-test"
 
 
-def check(name, ok, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"))
 
 
 def start(args, lines=1):
@@ -122,10 +123,6 @@ try:
     except grpc.RpcError as e:
         check("gRPC with the key answers", False, e)
 finally:
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        p.wait(timeout=10)
+    stop(procs)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+checks.finish()

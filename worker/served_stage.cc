@@ -237,7 +237,7 @@ absl::Status ServedStage::Run(const MicroBatch& batch, Output* out) {
     }
     // Every row of an embedding request is pooled, so its final-norm state
     // is kept, whichever micro-batch it comes in.
-    for (size_t r = 0; r < batch.rows(); ++r) {
+    for (size_t r = 0; !batch.embed_seq_ids.empty() && r < batch.rows(); ++r) {
       if (std::find(batch.embed_seq_ids.begin(), batch.embed_seq_ids.end(), batch.seq_ids[r]) !=
           batch.embed_seq_ids.end()) {
         embed_rows.push_back(static_cast<int64_t>(r));

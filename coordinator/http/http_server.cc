@@ -1,7 +1,6 @@
 #include "coordinator/http/http_server.h"
 
 #include <chrono>
-#include <deque>
 #include <iostream>
 #include <mutex>
 
@@ -12,6 +11,7 @@
 #include "base/status_macros.h"
 #include "coordinator/api_keys.h"
 #include "coordinator/generation.h"
+#include "coordinator/http/embeddings.h"
 #include "coordinator/http/metrics.h"
 #include "coordinator/http/openai.h"
 #include "httplib.h"
@@ -100,12 +100,8 @@ struct HttpServer::Impl {
     job.received = Clock::now();
     LP_ASSIGN_OR_RETURN(job.request, ParseCompletionRequest(body, chat_endpoint));
     CompletionRequest& r = job.request;
-    job.model = ModelIdFromPath(c.Describe().model().path());
-    if (!r.model.empty() && r.model != job.model) {
-      return absl::NotFoundError(absl::StrCat("the model '", r.model,
-                                              "' is not served here; this server serves '",
-                                              job.model, "' (GET /v1/models)"));
-    }
+    job.model = c.model_id();
+    LP_RETURN_IF_ERROR(CheckModel(r.model, job.model));
     const Tokenizer& tok = c.tokenizer();
     if (r.chat) {
       std::optional<ChatTemplate> t;
@@ -352,98 +348,19 @@ struct HttpServer::Impl {
     }
   }
 
-  // Each input runs through every stage as an embedding request; at most
-  // kWindow at once, so a long list waits for room rather than filling the
-  // admission queue.
   void Embeddings(const httplib::Request& req, httplib::Response& res) {
     Cluster* c = Admit(req, res);
     if (c == nullptr) return;
     absl::StatusOr<EmbeddingRequest> r = ParseEmbeddingRequest(req.body);
     if (!r.ok()) return ReplyError(res, r.status());
-    const std::string served = ModelIdFromPath(c->Describe().model().path());
-    if (!r->model.empty() && r->model != served) {
-      return ReplyError(res, absl::NotFoundError(absl::StrCat(
-          "the model '", r->model, "' is not served here; this server serves '", served, "'")));
-    }
-    const int64_t n_embd = c->hparams().n_embd;
-    if (r->dimensions != 0 && r->dimensions != n_embd) {
-      return ReplyError(res, absl::InvalidArgumentError(absl::StrFormat(
-          "dimensions: this model's embeddings have %d dimensions, and shortening them is "
-          "not supported", n_embd)));
-    }
-    const v1::PoolingType pooling = c->hparams().pooling_type == 2   ? v1::POOLING_TYPE_CLS
-                                    : c->hparams().pooling_type == 3 ? v1::POOLING_TYPE_LAST
-                                                                     : v1::POOLING_TYPE_MEAN;
-    std::vector<GenerateRequest> jobs;
+    if (absl::Status s = CheckModel(r->model, c->model_id()); !s.ok()) return ReplyError(res, s);
     int64_t prompt_tokens = 0;
-    for (size_t i = 0; i < r->inputs.size(); ++i) {
-      GenerateRequest g;
-      g.embed = pooling;
-      g.prompt = r->inputs[i].tokens.empty() ? c->tokenizer().Encode(r->inputs[i].text, true)
-                                              : r->inputs[i].tokens;
-      const std::string field =
-          r->inputs.size() == 1 ? "input" : absl::StrFormat("input[%d]", i);
-      if (g.prompt.empty()) {
-        return ReplyError(res, absl::InvalidArgumentError(field + ": no tokens"));
-      }
-      if (static_cast<int64_t>(g.prompt.size()) >= c->n_ctx()) {
-        return ReplyError(res, absl::OutOfRangeError(absl::StrFormat(
-            "%s: %d tokens; at most %d fit the context of %d", field, g.prompt.size(),
-            c->n_ctx() - 1, c->n_ctx())));
-      }
-      prompt_tokens += static_cast<int64_t>(g.prompt.size());
-      jobs.push_back(std::move(g));
-    }
-    constexpr size_t kWindow = 8;
-    std::vector<std::vector<float>> vectors(jobs.size());
-    std::deque<std::pair<size_t, std::unique_ptr<Cluster::Stream>>> running;
-    auto finish_oldest = [&]() -> absl::Status {
-      auto [index, stream] = std::move(running.front());
-      running.pop_front();
-      GenerateEvent e;
-      while (stream->Next(&e) && !e.done) {
-        if (!e.embedding.empty()) vectors[index] = std::move(e.embedding);
-      }
-      if (e.reason == FinishReason::kFailed) return e.status;
-      if (vectors[index].size() != static_cast<size_t>(n_embd)) {
-        return absl::InternalError("the last stage returned no embedding");
-      }
-      return absl::OkStatus();
-    };
     ++in_flight;
-    absl::Status status;
-    for (size_t i = 0; i < jobs.size() && status.ok(); ++i) {
-      if (running.size() == kWindow) status = finish_oldest();
-      if (!status.ok()) break;
-      absl::StatusOr<std::unique_ptr<Cluster::Stream>> s = c->Generate(std::move(jobs[i]));
-      if (!s.ok()) {
-        status = s.status();
-        break;
-      }
-      running.emplace_back(i, std::move(*s));
-    }
-    while (status.ok() && !running.empty()) status = finish_oldest();
-    running.clear();  // cancels what is left after an error
+    absl::StatusOr<Json> answer = RunEmbeddings(*c, *r, &prompt_tokens);
     --in_flight;
-    if (!status.ok()) return ReplyError(res, status);
+    if (!answer.ok()) return ReplyError(res, answer.status());
     metrics.AddTokens(prompt_tokens, 0);
-    Json data = Json::array();
-    for (size_t i = 0; i < vectors.size(); ++i) {
-      Json item = Json::object();
-      item["object"] = "embedding";
-      item["index"] = i;
-      item["embedding"] = r->base64 ? Json(EmbeddingBase64(vectors[i])) : Json(vectors[i]);
-      data.push_back(std::move(item));
-    }
-    Json body = Json::object();
-    body["object"] = "list";
-    body["data"] = std::move(data);
-    body["model"] = served;
-    Json usage = Json::object();
-    usage["prompt_tokens"] = prompt_tokens;
-    usage["total_tokens"] = prompt_tokens;
-    body["usage"] = std::move(usage);
-    Reply(res, 200, body);
+    Reply(res, 200, *answer);
   }
 
   void Models(const httplib::Request& req, httplib::Response& res) {

@@ -284,48 +284,46 @@ std::string EmbeddingBase64(const std::vector<float>& v) {
   return absl::Base64Escape(bytes);
 }
 
+absl::Status CheckModel(const std::string& requested, const std::string& served) {
+  if (requested.empty() || requested == served) return absl::OkStatus();
+  return absl::NotFoundError(absl::StrCat("the model '", requested,
+                                          "' is not served here; this server serves '", served,
+                                          "' (GET /v1/models)"));
+}
+
+namespace {
+
+// How each status reaches the client: HTTP status, OpenAI's type, code and
+// param (the last two may be empty).
+struct ErrorMapping {
+  absl::StatusCode status;
+  int http_status;
+  const char* type;
+  const char* code;
+  const char* param;
+};
+constexpr ErrorMapping kErrorMappings[] = {
+    {absl::StatusCode::kInvalidArgument, 400, "invalid_request_error", "", ""},
+    // A chat template that refuses the conversation.
+    {absl::StatusCode::kFailedPrecondition, 400, "invalid_request_error", "", ""},
+    {absl::StatusCode::kOutOfRange, 400, "invalid_request_error", "context_length_exceeded", ""},
+    {absl::StatusCode::kNotFound, 404, "invalid_request_error", "model_not_found", "model"},
+    {absl::StatusCode::kUnauthenticated, 401, "authentication_error", "invalid_api_key", ""},
+    {absl::StatusCode::kResourceExhausted, 429, "rate_limit_error", "queue_full", ""},
+    {absl::StatusCode::kUnavailable, 503, "server_error", "unavailable", ""},
+    {absl::StatusCode::kCancelled, 499, "cancelled", "", ""},
+};
+
+}  // namespace
+
 ApiError ErrorFromStatus(const absl::Status& status) {
-  ApiError e;
-  e.message = std::string(status.message());
-  switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-      e.http_status = 400;
-      e.type = "invalid_request_error";
-      break;
-    case absl::StatusCode::kOutOfRange:
-      e.http_status = 400;
-      e.type = "invalid_request_error";
-      e.code = "context_length_exceeded";
-      break;
-    case absl::StatusCode::kNotFound:
-      e.http_status = 404;
-      e.type = "invalid_request_error";
-      e.code = "model_not_found";
-      e.param = "model";
-      break;
-    case absl::StatusCode::kUnauthenticated:
-      e.http_status = 401;
-      e.type = "authentication_error";
-      e.code = "invalid_api_key";
-      break;
-    case absl::StatusCode::kResourceExhausted:
-      e.http_status = 429;
-      e.type = "rate_limit_error";
-      e.code = "queue_full";
-      break;
-    case absl::StatusCode::kUnavailable:
-      e.http_status = 503;
-      e.type = "server_error";
-      e.code = "unavailable";
-      break;
-    case absl::StatusCode::kCancelled:
-      e.http_status = 499;
-      e.type = "cancelled";
-      break;
-    default:
-      e.http_status = 500;
-      e.type = "server_error";
+  ApiError e{500, "server_error", "", "", std::string(status.message())};
+  for (const ErrorMapping& m : kErrorMappings) {
+    if (m.status != status.code()) continue;
+    e.http_status = m.http_status;
+    e.type = m.type;
+    e.code = m.code;
+    e.param = m.param;
   }
   if (e.http_status == 400 && e.param.empty()) {
     // "field: why" names the field.

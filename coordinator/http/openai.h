@@ -64,6 +64,10 @@ struct EmbeddingRequest {
 // Little-endian float32 bytes in base64, as OpenAI's encoding_format base64.
 std::string EmbeddingBase64(const std::vector<float>& v);
 
+// NotFound naming the served model when a request names another; OK when
+// it names none (as llama-server, which ignores the field).
+[[nodiscard]] absl::Status CheckModel(const std::string& requested, const std::string& served);
+
 // What an error looks like on the wire.
 struct ApiError {
   int http_status = 500;

@@ -1,5 +1,8 @@
 #include "model/chat/chat_template.h"
 
+#include <fstream>
+#include <iterator>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -20,6 +23,29 @@ absl::StatusOr<ChatTemplate> ChatTemplate::FromSource(std::string source, std::s
   c.bos_ = std::move(bos_token);
   c.eos_ = std::move(eos_token);
   return c;
+}
+
+absl::StatusOr<ChatTemplate> ChatTemplate::FromFile(const std::string& path,
+                                                    std::string bos_token,
+                                                    std::string eos_token) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read the chat template ", path));
+  std::string source(std::istreambuf_iterator<char>(in), {});
+  LP_ASSIGN_OR_RETURN(ChatTemplate t,
+                      FromSource(std::move(source), std::move(bos_token), std::move(eos_token)),
+                      path);
+  return t;
+}
+
+absl::StatusOr<std::optional<ChatTemplate>> ChatTemplate::ForModel(
+    const std::string& model_path, const Tokenizer& tokenizer, const std::string& override_file) {
+  if (!override_file.empty()) {
+    LP_ASSIGN_OR_RETURN(ChatTemplate t,
+                        FromFile(override_file, BosText(tokenizer), EosText(tokenizer)));
+    return t;
+  }
+  LP_ASSIGN_OR_RETURN(auto file, gguf::GgufFile::Open(model_path, {.map_data = false}));
+  return FromGguf(*file, tokenizer);
 }
 
 std::string ChatTemplate::BosText(const Tokenizer& tokenizer) {

@@ -45,6 +45,16 @@ class ChatTemplate {
   // The template in the file's metadata, std::nullopt when it has none.
   [[nodiscard]] static absl::StatusOr<std::optional<ChatTemplate>> FromGguf(
       const gguf::GgufFile& file, const Tokenizer& tokenizer);
+  // The template in a file (a Jinja source); NotFound when it cannot be read.
+  [[nodiscard]] static absl::StatusOr<ChatTemplate> FromFile(const std::string& path,
+                                                             std::string bos_token,
+                                                             std::string eos_token);
+  // What a model's requests use: `override_file` when not empty (the
+  // --chat-template flag), else the template in the GGUF at `model_path`
+  // (std::nullopt when it has none). BOS/EOS texts from `tokenizer`.
+  [[nodiscard]] static absl::StatusOr<std::optional<ChatTemplate>> ForModel(
+      const std::string& model_path, const Tokenizer& tokenizer,
+      const std::string& override_file);
   // The texts of the vocabulary's BOS and EOS tokens ("" when it has none).
   static std::string BosText(const Tokenizer& tokenizer);
   static std::string EosText(const Tokenizer& tokenizer);

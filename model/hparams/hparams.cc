@@ -1,5 +1,7 @@
 #include "model/hparams/hparams.h"
 
+#include <algorithm>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -103,6 +105,12 @@ absl::Status ValidateForInference(const HParams& hp) {
   if (hp.n_head <= 0) return missing("attention.head_count");
   if (hp.n_vocab <= 0) return missing("vocab_size");
   return absl::OkStatus();
+}
+
+int64_t DefaultContext(const HParams& hp) {
+  int64_t n = hp.n_ctx_train > 0 ? std::min<int64_t>(hp.n_ctx_train, 4096) : 4096;
+  if (hp.n_swa > 0) n = std::min(n, hp.n_swa);
+  return n;
 }
 
 double KvBytesPerToken(const HParams& hp, int64_t n_layers,

@@ -53,6 +53,11 @@ struct HParams {
 // Bytes of KV cache per token of context, over `n_layers` layers, with
 // elements of `bytes_per_element` (2 for f16): 2 (K and V) x layers x
 // kv_heads x head_dim x bytes.
+// The context a sequence gets when none is asked for: the model's training
+// context, at most 4096, and no more than its sliding window (full
+// attention is exact within it). serve, run and plan all use it.
+int64_t DefaultContext(const HParams& hp);
+
 double KvBytesPerToken(const HParams& hp, int64_t n_layers,
                        double bytes_per_element);
 

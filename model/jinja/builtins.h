@@ -11,7 +11,10 @@
 
 namespace layerpool::jinja {
 
-// `value | name(args)`. NotFound for an unknown filter.
+// Argument `index` of a call by position, else by `name`, else `fallback`.
+Value Arg(const CallArgs& args, size_t index, std::string_view name, Value fallback = Value());
+
+// `value | name(args)` (filters.cc). NotFound for an unknown filter.
 absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& value, const CallArgs& args);
 // `value is name(args)`. NotFound for an unknown test.
 absl::StatusOr<bool> ApplyTest(std::string_view name, const Value& value, const CallArgs& args);

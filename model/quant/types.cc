@@ -88,4 +88,10 @@ std::optional<int64_t> RowBytes(GgmlType type, int64_t n) {
   return blocks * traits->type_size;
 }
 
+double BytesPerElement(GgmlType type) {
+  const std::optional<TypeTraits> t = GetTypeTraits(type);
+  if (!t) return 0;
+  return static_cast<double>(t->type_size) / static_cast<double>(t->block_size);
+}
+
 }  // namespace layerpool

@@ -71,6 +71,10 @@ std::optional<TypeTraits> GetTypeTraits(uint32_t raw_type);
 // Parses a type name case-insensitively ("Q4_K", "q8_0", "bf16").
 std::optional<GgmlType> ParseTypeName(std::string_view name);
 
+// Bytes per element, block overhead included (2 for f16, 34/32 for q8_0);
+// 0 for an unknown type.
+double BytesPerElement(GgmlType type);
+
 // Bytes occupied by a row of `n` elements; nullopt when n is negative, not a
 // multiple of the block size, the type is unknown, or the size overflows.
 std::optional<int64_t> RowBytes(GgmlType type, int64_t n);

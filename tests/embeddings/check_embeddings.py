@@ -13,10 +13,14 @@ it to llama.cpp too.
 Usage: check_embeddings.py LAYERPOOL SHARED_DIR"""
 import json, math, os, subprocess, sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from checks import Checker  # noqa: E402
+
 lp, shared = sys.argv[1], os.environ.get("LAYERPOOL_SHARED") or sys.argv[2]
 here = os.path.dirname(os.path.abspath(__file__))
 golden = json.load(open(os.path.join(here, "golden.json")))
-passed = failed = 0
+checks = Checker()
+check = checks.check
 for model, cases in golden["models"].items():
     path = os.path.join(shared, "models", model)
     if not os.path.isfile(path):
@@ -33,8 +37,6 @@ for model, cases in golden["models"].items():
         cos = sum(a * b for a, b in zip(got, want)) / (
             math.sqrt(sum(a * a for a in got)) * math.sqrt(sum(b * b for b in want))) if ok else 0
         ok = ok and worst <= 1e-5 and cos >= 0.99999
-        passed, failed = passed + ok, failed + (not ok)
-        print(f"{'ok  ' if ok else 'FAIL'} {model} text {i}: max |diff| {worst:.2e}, cosine {cos:.9f}"
-              + ("" if ok else f" {run.stderr[-300:]}"))
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+        check(f"{model} text {i}: max |diff| {worst:.2e}, cosine {cos:.9f}", ok,
+              run.stderr[-300:])
+checks.finish()

@@ -10,7 +10,7 @@ Usage: check_rope_scaling.py LAYERPOOL ADD_ROPE_FREQS SHARED_DIR"""
 import hashlib, json, os, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from golden_run import Checker, greedy, perplexity, pipelines  # noqa: E402
+from checks import Checker, greedy, perplexity, pipelines  # noqa: E402
 
 lp, add, shared = sys.argv[1], sys.argv[2], os.environ.get("LAYERPOOL_SHARED") or sys.argv[3]
 here = os.path.dirname(os.path.abspath(__file__))

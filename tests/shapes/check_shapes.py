@@ -10,7 +10,7 @@ Usage: check_shapes.py LAYERPOOL SHARED_DIR"""
 import hashlib, json, os, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from golden_run import Checker, greedy, perplexity, pipelines  # noqa: E402
+from checks import Checker, greedy, perplexity, pipelines  # noqa: E402
 
 lp, shared = sys.argv[1], os.environ.get("LAYERPOOL_SHARED") or sys.argv[2]
 here = os.path.dirname(os.path.abspath(__file__))

@@ -1,8 +1,10 @@
-"""Shared by the Python checks that hold layerpool to llama.cpp's goldens:
-pass/fail bookkeeping with the closing "N passed, N failed" line, and the two
-measurements they compare (perplexity on shared/golden/text/stories.txt,
-greedy text), run through the `layerpool` binary."""
+"""Shared by the Python tests: pass/fail bookkeeping with the closing
+"N passed, N failed" line, and, for the checks that hold layerpool to
+llama.cpp's goldens, the two measurements they compare (perplexity on
+shared/golden/text/stories.txt, greedy text) run through the `layerpool`
+binary."""
 import json
+import signal
 import subprocess
 import sys
 
@@ -41,3 +43,15 @@ def greedy(lp, model, prompt, n_predict, extra=()):
 # One process, and a pipeline of two local workers with this split.
 def pipelines(split):
     return [("one process", []), ("2 local workers", ["--local-workers", "2", "--split", split])]
+
+
+def stop(procs):
+    """SIGTERM every process still running, then wait; kill what lingers."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()

@@ -67,6 +67,11 @@ void PrintHParams(const HParams& hp) {
       hp.n_layer, hp.n_embd, hp.n_ff, hp.n_head, hp.n_head_kv, hp.head_dim,
       hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, hp.rms_eps,
       hp.n_ctx_train, hp.n_vocab);
+  if (hp.n_swa > 0) std::cout << "sliding window: " << hp.n_swa << " tokens\n";
+  if (hp.attn_softcap > 0 || hp.final_softcap > 0) {
+    std::cout << absl::StrFormat("soft caps: attention %g, output %g\n", hp.attn_softcap,
+                                 hp.final_softcap);
+  }
 }
 
 void PrintTensors(const gguf::GgufFile& file) {

@@ -74,14 +74,16 @@ int RunSynth(std::span<char* const> args) {
       "synth (--preset NAME | --dim N --layers N --heads N [--kv-heads N] "
       "--ffn N --vocab N) [--type T] -o FILE.gguf",
       absl::StrCat(
-          "Writes a llama model with random Gaussian weights directly in the "
+          "Writes a model with random Gaussian weights directly in the "
           "target quant type\n(no F32 detour: memory stays small whatever "
           "the model size), with llama-quantize's\nper-tensor type mix. For "
           "benchmarking shapes whose weights cannot be downloaded.\n"
           "Presets: ", absl::StrJoin(SynthPresetNames(), ", "),
           ". A flag given with a preset overrides it.\nTypes: ",
           absl::StrJoin(SynthFileTypes(), ", "), "."));
-  flags.String("arch", "NAME", &arch, "architecture: llama, qwen2 (QKV biases, NeoX RoPE) or phi3 (fused QKV and gate/up)");
+  flags.String("arch", "NAME", &arch,
+               "architecture: llama, qwen2 (QKV biases, NeoX RoPE), phi3 (fused QKV and "
+               "gate/up) or gemma2 (soft caps, post-norms, GELU, sliding window on even layers)");
   flags.String("preset", "NAME", &preset, "a named model shape");
   flags.Int("dim", "N", &dim, "embedding size");
   flags.Int("layers", "N", &layers, "number of transformer blocks");
@@ -96,6 +98,9 @@ int RunSynth(std::span<char* const> args) {
   flags.Int("head-dim", "N", &head_dim,
             "per-head size (default --dim / --heads); another value writes "
             "attention.key_length, as Mistral-Nemo's files do");
+  int64_t sliding_window = 0;
+  flags.Int("sliding-window", "N", &sliding_window,
+            "phi3, gemma2: attention.sliding_window (default: the whole --ctx)");
   double llama3_factor = 0, low_freq = 1, high_freq = 4;
   int64_t original_ctx = 8192;
   flags.Double("rope-llama3-factor", "F", &llama3_factor,
@@ -145,6 +150,11 @@ int RunSynth(std::span<char* const> args) {
   if (ctx) s.n_ctx = ctx;
   if (rope_base > 0) s.rope_freq_base = rope_base;
   if (head_dim) s.head_dim = head_dim;
+  if (sliding_window < 0) {
+    std::cerr << "error: --sliding-window must not be negative\n";
+    return 2;
+  }
+  s.sliding_window = sliding_window;
   if (llama3_factor < 0 || low_freq <= 0 || high_freq <= low_freq || original_ctx <= 0) {
     std::cerr << "error: --rope-llama3-factor must not be negative, 0 < low < high freq factor, "
                  "--rope-original-ctx positive\n";

@@ -368,7 +368,6 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
   LP_RETURN_IF_ERROR(CheckSupported(*file, c->hp_), options.model_path);
   LP_ASSIGN_OR_RETURN(c->tokenizer_, Tokenizer::FromGguf(*file), options.model_path);
   c->n_ctx_ = options.n_ctx > 0 ? options.n_ctx : DefaultContext(c->hp_);
-  LP_RETURN_IF_ERROR(CheckContext(c->hp_, c->n_ctx_), "--ctx");
 
   // Greet every worker.
   std::vector<WorkerMemory> memory;

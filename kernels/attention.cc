@@ -18,6 +18,25 @@ size_t HeadOffset(GgmlType type, int h, int head_dim) {
   return static_cast<size_t>(*RowBytes(type, int64_t{h} * head_dim));
 }
 
+// The first position the query at n_kv - 1 sees (AttentionShape::window).
+int64_t FirstVisible(const AttentionShape& s, int64_t n_kv) {
+  return s.window > 0 ? std::max<int64_t>(0, n_kv - s.window) : 0;
+}
+
+// Scores of the visible positions [first, n_kv) soft-capped, and the hidden
+// ones set to -inf, which the softmax turns into weights of exactly 0 (as
+// ggml's does with the SWA mask's -INFINITY): the values' sums then add
+// nothing for them, so skipping nothing else keeps llama.cpp's order.
+void CapAndMask(const AttentionShape& s, int64_t first, int64_t n_kv, float* scores) {
+  if (s.softcap > 0) {
+    const float inv_cap = 1.0f / s.softcap;
+    for (int64_t p = first; p < n_kv; ++p) {
+      scores[p] = std::tanh(scores[p] * inv_cap) * s.softcap;
+    }
+  }
+  std::fill(scores, scores + first, -std::numeric_limits<float>::infinity());
+}
+
 // ---- The f16 cache, in llama.cpp's order -----------------------------------
 //
 // Without flash attention llama.cpp computes KQ = mul_mat(K, Q) and KQV =
@@ -118,6 +137,7 @@ float ReduceLanes(const float* lanes, int n_lanes) {
   float* scores = scratch.scores.data();
   uint16_t* q16 = reinterpret_cast<uint16_t*>(scratch.query.data());
   float* lanes = scratch.lanes.data();  // [lane][d]
+  const int64_t first = FirstVisible(s, n_kv);
   const bool avx2 = isa >= CpuIsa::kAvx2;
   // AVX-512 loops for the 16-lane orders.
   const bool scores_avx512 = isa >= CpuIsa::kAvx512 &&
@@ -133,19 +153,21 @@ float ReduceLanes(const float* lanes, int n_lanes) {
   for (int h = head_begin; h < head_end; ++h) {
     const size_t head = static_cast<size_t>(h / group) * hd * 2;
     for (int d = 0; d < hd; ++d) q16[d] = Fp32ToFp16(q[static_cast<size_t>(h) * hd + d]);
+    const uint8_t* k_first = kv.k + first * kv.row_bytes + head;
     if (scores_avx512) {
-      avx512::ScoresF16Lanes16(kv.k + head, kv.row_bytes, n_kv, q16, hd,
-                               s.scale, scores);
+      avx512::ScoresF16Lanes16(k_first, kv.row_bytes, n_kv - first, q16, hd,
+                               s.scale, scores + first);
     } else if (scores_double_avx512) {
-      avx512::ScoresF16Double(kv.k + head, kv.row_bytes, n_kv, q16, hd,
-                              s.scale, scores);
+      avx512::ScoresF16Double(k_first, kv.row_bytes, n_kv - first, q16, hd,
+                              s.scale, scores + first);
     } else {
-      for (int64_t p = 0; p < n_kv; ++p) {
+      for (int64_t p = first; p < n_kv; ++p) {
         const uint16_t* key =
             reinterpret_cast<const uint16_t*>(kv.k + p * kv.row_bytes + head);
         scores[p] = DotF16(key, q16, hd, in_batch, avx2) * s.scale;
       }
     }
+    CapAndMask(s, first, n_kv, scores);
     if (isa >= CpuIsa::kAvx512) {
       avx512::ProbabilitiesF16(scores, n_kv);
     } else {
@@ -213,6 +235,7 @@ void AttendOneTokenWithIsa(CpuIsa isa, const AttentionShape& s, const float* q,
   scratch.query.resize(q_bytes);
   float* scores = scratch.scores.data();
   const bool avx2 = isa >= CpuIsa::kAvx2;
+  const int64_t first = FirstVisible(s, n_kv);
 
   for (int h = head_begin; h < head_end; ++h) {
     const int hkv = h / group;
@@ -220,20 +243,21 @@ void AttendOneTokenWithIsa(CpuIsa isa, const AttentionShape& s, const float* q,
     QuantizeActivations(qtype, q + static_cast<size_t>(h) * s.head_dim,
                         scratch.query.data(), s.head_dim);
     float max_score = -std::numeric_limits<float>::infinity();
-    for (int64_t p = 0; p < n_kv; ++p) {
+    for (int64_t p = first; p < n_kv; ++p) {
       const uint8_t* key = kv.k + p * kv.row_bytes + head;
       scores[p] = VecDot(kv.type, key, scratch.query.data(), s.head_dim) * s.scale;
-      max_score = std::max(max_score, scores[p]);
     }
+    CapAndMask(s, first, n_kv, scores);
+    for (int64_t p = first; p < n_kv; ++p) max_score = std::max(max_score, scores[p]);
     double sum = 0;
-    for (int64_t p = 0; p < n_kv; ++p) {
+    for (int64_t p = first; p < n_kv; ++p) {
       scores[p] = std::exp(scores[p] - max_score);
       sum += scores[p];
     }
     const float inv = static_cast<float>(1.0 / sum);
     float* o = out + static_cast<size_t>(h) * s.head_dim;
     std::fill(o, o + s.head_dim, 0.0f);
-    for (int64_t p = 0; p < n_kv; ++p) {
+    for (int64_t p = first; p < n_kv; ++p) {
       const float w = scores[p] * inv;
       const uint8_t* value = kv.v + p * kv.row_bytes + head;
       if (kv.type == GgmlType::kF32) {
@@ -273,6 +297,7 @@ void AttendOneTokenReference(const AttentionShape& s, const float* q,
     const int hkv = h / group;
     const float* qh = q + static_cast<size_t>(h) * s.head_dim;
     double max_score = -1e300;
+    const int64_t first = FirstVisible(s, n_kv);
     for (int64_t p = 0; p < n_kv; ++p) {
       (void)DequantizeRow(kv.type, kv.k + p * kv.row_bytes, k.data(), kv_dim);
       double dot = 0;
@@ -280,6 +305,8 @@ void AttendOneTokenReference(const AttentionShape& s, const float* q,
         dot += double{qh[d]} * k[static_cast<size_t>(hkv) * s.head_dim + d];
       }
       scores[p] = dot * s.scale;
+      if (s.softcap > 0) scores[p] = s.softcap * std::tanh(scores[p] / s.softcap);
+      if (p < first) scores[p] = -HUGE_VAL;
       max_score = std::max(max_score, scores[p]);
     }
     double sum = 0;

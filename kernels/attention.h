@@ -35,6 +35,12 @@ struct AttentionShape {
   int n_head_kv = 0;
   int head_dim = 0;
   float scale = 0;  // usually 1 / sqrt(head_dim)
+  // Logit soft-capping (Gemma 2): a score s becomes cap * tanh(s / cap)
+  // before the softmax, as ggml_scale, ggml_tanh, ggml_scale do. 0: none.
+  float softcap = 0;
+  // Sliding window: the query at position n_kv - 1 sees only positions p
+  // with (n_kv - 1) - p < window, as llama.cpp's SWA mask. 0: all of them.
+  int64_t window = 0;
 };
 
 // Per-thread scratch, reused across calls so attention allocates nothing in
@@ -59,7 +65,8 @@ void AttendOneToken(const AttentionShape& shape, const float* q,
                     AttentionScratch& scratch);
 
 // Reference version in double precision, with no rounding of the query or
-// probabilities: the oracle the tests compare AttendOneToken with.
+// probabilities: the oracle the tests compare AttendOneToken with. Applies
+// the soft cap and the window too.
 void AttendOneTokenReference(const AttentionShape& shape, const float* q,
                              const KvLayerView& kv, int64_t n_kv, float* out);
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -47,7 +48,7 @@ TEST(AddScaledTest, Avx2MatchesScalarLoops) {
 // caches. The f16 path rounds the query and the probabilities to f16 (as
 // ggml does), so it may differ by a few 2^-11 of the largest value.
 TEST(AttendOneTokenTest, MatchesReference) {
-  const AttentionShape shape{8, 2, 64, 0.125f};
+  const AttentionShape shape{.n_head = 8, .n_head_kv = 2, .head_dim = 64, .scale = 0.125f};
   const int kv_dim = shape.n_head_kv * shape.head_dim;
   const int q_dim = shape.n_head * shape.head_dim;
   const int64_t n_kv = 80;  // padded to 96: one 64-step, then a tail in double
@@ -102,8 +103,8 @@ TEST(AttendOneTokenTest, InstructionSetsAgreeExactly) {
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int head_dim : {8, 16, 24, 32, 40, 64}) {
-    const AttentionShape shape{4, 2, head_dim,
-                               1.0f / std::sqrt(static_cast<float>(head_dim))};
+    const AttentionShape shape{.n_head = 4, .n_head_kv = 2, .head_dim = head_dim,
+                               .scale = 1.0f / std::sqrt(static_cast<float>(head_dim))};
     const int kv_dim = shape.n_head_kv * head_dim;
     const int q_dim = shape.n_head * head_dim;
     for (int64_t n_kv : {1, 15, 33, 64, 80, 100}) {
@@ -128,6 +129,74 @@ TEST(AttendOneTokenTest, InstructionSetsAgreeExactly) {
                                 shape.n_head, got.data(), scratch);
           EXPECT_EQ(got, want) << IsaName(isa) << " head_dim " << head_dim
                                << " n_kv " << n_kv << " in_batch " << in_batch;
+        }
+      }
+    }
+  }
+}
+
+// A sliding window and Gemma 2's soft cap: against the reference, and a
+// window over an f32 cache gives exactly what the same attention over only
+// the visible positions gives. Every instruction set agrees with the scalar
+// loops on the f16 cache.
+TEST(AttendOneTokenTest, WindowAndSoftCap) {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int head_dim = 32, n_head = 4, n_head_kv = 2;
+  const int kv_dim = n_head_kv * head_dim, q_dim = n_head * head_dim;
+  const int64_t n_kv = 70;
+  std::vector<float> q(q_dim), k(n_kv * kv_dim), v(n_kv * kv_dim);
+  // Large scores, so the cap (tanh saturating near 5) changes the weights.
+  for (float& f : q) f = 4.0f * normal(rng);
+  for (float& f : k) f = normal(rng);
+  for (float& f : v) f = normal(rng);
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  for (size_t i = 0; i < k.size(); ++i) k16[i] = Fp32ToFp16(k[i]);
+  for (size_t i = 0; i < v.size(); ++i) v16[i] = Fp32ToFp16(v[i]);
+  const KvLayerView kv32{GgmlType::kF32, reinterpret_cast<uint8_t*>(k.data()),
+                         reinterpret_cast<uint8_t*>(v.data()),
+                         static_cast<size_t>(kv_dim) * 4};
+  const KvLayerView kv16{GgmlType::kF16, reinterpret_cast<uint8_t*>(k16.data()),
+                         reinterpret_cast<uint8_t*>(v16.data()),
+                         static_cast<size_t>(kv_dim) * 2};
+  for (float softcap : {0.0f, 5.0f}) {
+    for (int64_t window : {0, 1, 17, 64, 70, 200}) {
+      const AttentionShape shape{.n_head = n_head, .n_head_kv = n_head_kv,
+                                 .head_dim = head_dim, .scale = 0.25f,
+                                 .softcap = softcap, .window = window};
+      const std::string where = "softcap " + std::to_string(softcap) +
+                                " window " + std::to_string(window);
+      std::vector<float> want(q_dim);
+      AttendOneTokenReference(shape, q.data(), kv32, n_kv, want.data());
+      AttentionScratch scratch;
+      std::vector<float> got32(q_dim), got16(q_dim);
+      AttendOneToken(shape, q.data(), kv32, n_kv, false, 0, n_head, got32.data(), scratch);
+      AttendOneToken(shape, q.data(), kv16, n_kv, true, 0, n_head, got16.data(), scratch);
+      for (int i = 0; i < q_dim; ++i) {
+        EXPECT_NEAR(got32[i], want[i], 1e-5) << where << " f32 " << i;
+        EXPECT_NEAR(got16[i], want[i], 4e-3) << where << " f16 " << i;
+      }
+      if (window > 0 && window < n_kv) {
+        const int64_t first = n_kv - window;
+        AttentionShape unwindowed = shape;
+        unwindowed.window = 0;
+        KvLayerView tail = kv32;
+        tail.k += first * tail.row_bytes;
+        tail.v += first * tail.row_bytes;
+        std::vector<float> only_visible(q_dim);
+        AttendOneToken(unwindowed, q.data(), tail, window, false, 0, n_head,
+                       only_visible.data(), scratch);
+        EXPECT_EQ(got32, only_visible) << where;
+      }
+      for (bool in_batch : {false, true}) {
+        std::vector<float> scalar(q_dim);
+        AttendOneTokenWithIsa(CpuIsa::kScalar, shape, q.data(), kv16, n_kv, in_batch, 0,
+                              n_head, scalar.data(), scratch);
+        for (CpuIsa isa : testing::AvailableIsas()) {
+          std::vector<float> got(q_dim);
+          AttendOneTokenWithIsa(isa, shape, q.data(), kv16, n_kv, in_batch, 0, n_head,
+                                got.data(), scratch);
+          EXPECT_EQ(got, scalar) << where << " " << IsaName(isa) << " in_batch " << in_batch;
         }
       }
     }

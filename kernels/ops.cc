@@ -6,6 +6,7 @@
 
 #include "kernels/ggml_float.h"
 #include "kernels/ops_internal.h"
+#include "model/quant/blocks.h"
 
 // Each function keeps ggml's order of float operations (ggml-cpu.c,
 // ggml_compute_forward_*): float arithmetic is not associative, and the
@@ -135,13 +136,69 @@ void Silu(const float* x, int64_t n, float* y) {
   SiluWithIsa(ActiveIsa(), x, n, y);
 }
 
-void SwiGlu(const float* gate, const float* up, int64_t n_rows, int64_t row,
-            float* out) {
+namespace {
+
+// out = act(gate) * up, row by row: ggml's unary op, then ggml_mul.
+void Gated(void (*act)(const float*, int64_t, float*), const float* gate, const float* up,
+           int64_t n_rows, int64_t row, float* out) {
   for (int64_t r = 0; r < n_rows; ++r) {
     const int64_t base = r * row;
-    Silu(gate + base, row, out + base);
+    act(gate + base, row, out + base);
     for (int64_t i = base; i < base + row; ++i) out[i] *= up[i];
   }
+}
+
+}  // namespace
+
+void SwiGlu(const float* gate, const float* up, int64_t n_rows, int64_t row,
+            float* out) {
+  Gated(Silu, gate, up, n_rows, row, out);
+}
+
+namespace {
+
+// ggml_cpu_init's table entry: ggml_gelu_f32 of the f16 value h, as GCC
+// compiles it there (the one contraction it makes: fma(A x, x, 1)), rounded
+// to f16.
+uint16_t GeluEntry(uint16_t h) {
+  const float x = Fp16ToFp32(h);
+  const float inner = std::fma(0.044715f * x, x, 1.0f);
+  const float t = std::tanh((0.79788456080286535587989211986876f * x) * inner);
+  return Fp32ToFp16((0.5f * x) * (1.0f + t));
+}
+
+const uint16_t* GeluTable() {
+  static const uint16_t* const table = [] {
+    auto* t = new uint16_t[1 << 16];
+    for (uint32_t i = 0; i < (1u << 16); ++i) t[i] = GeluEntry(static_cast<uint16_t>(i));
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+void Gelu(const float* x, int64_t n, float* y) {
+  const uint16_t* table = GeluTable();
+  for (int64_t i = 0; i < n; ++i) {
+    if (x[i] <= -10.0f) {
+      y[i] = 0.0f;
+    } else if (x[i] >= 10.0f) {
+      y[i] = x[i];
+    } else {
+      y[i] = Fp16ToFp32(table[Fp32ToFp16(x[i])]);
+    }
+  }
+}
+
+void GeGlu(const float* gate, const float* up, int64_t n_rows, int64_t row,
+           float* out) {
+  Gated(Gelu, gate, up, n_rows, row, out);
+}
+
+void SoftCap(float* x, int64_t n, float cap) {
+  const float inv_cap = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv_cap) * cap;
 }
 
 void Add(float* x, const float* y, int64_t n) {

@@ -6,6 +6,8 @@
 //   Rope      ggml_rope_ext, modes "normal" (llama) and "neox", no YaRN
 //   Softmax   ggml_soft_max_ext with scale and an additive (causal) mask
 //   Silu      ggml_silu; SwiGlu = silu(gate) * up as llama's FFN does it
+//   Gelu      ggml_gelu (tanh form, through its f16 table); GeGlu for Gemma
+//   SoftCap   Gemma 2's logit soft-capping (ggml_scale, ggml_tanh, ggml_scale)
 //   Add       ggml_add (residual connections)
 //
 // All functions are plain, single-threaded loops over caller-owned memory
@@ -83,6 +85,18 @@ void Silu(const float* x, int64_t n, float* y);
 // applied row by row. out may be gate, not up.
 void SwiGlu(const float* gate, const float* up, int64_t n_rows, int64_t row,
             float* out);
+
+// ggml_gelu: 0.5x(1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))) looked up for
+// x rounded to f16, in an f16 table (ggml's GGML_GELU_FP16), and 0 below -10,
+// x above 10. y may be x.
+void Gelu(const float* x, int64_t n, float* y);
+
+// out[i] = gelu(gate[i]) * up[i], as SwiGlu. out may be gate, not up.
+void GeGlu(const float* gate, const float* up, int64_t n_rows, int64_t row,
+           float* out);
+
+// x[i] = tanh(x[i] * (1 / cap)) * cap, in place.
+void SoftCap(float* x, int64_t n, float cap);
 
 // x[i] += y[i].
 void Add(float* x, const float* y, int64_t n);

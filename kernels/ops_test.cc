@@ -209,6 +209,37 @@ TEST(ActivationTest, SiluAndSwiGluMatchDoubleFormula) {
   EXPECT_EQ(in_place, sw);
 }
 
+// Gelu is the tanh form to f16 precision (its table holds f16 values of
+// f16 inputs), exactly 0 at or below -10 and the identity at or above 10;
+// GeGlu multiplies by up; SoftCap is cap * tanh(x / cap).
+TEST(ActivationTest, GeluGeGluAndSoftCapMatchDoubleFormula) {
+  std::mt19937 rng(9);
+  const int64_t n = 1000;
+  std::vector<float> g = Random(rng, n, 6.0f);
+  g.insert(g.end(), {-10.0f, -10.5f, 10.0f, 12.0f, 0.0f});
+  const int64_t m = static_cast<int64_t>(g.size());
+  const std::vector<float> u = Random(rng, m);
+  std::vector<float> ge(m), geglu(m);
+  Gelu(g.data(), m, ge.data());
+  GeGlu(g.data(), u.data(), 1, m, geglu.data());
+  for (int64_t i = 0; i < m; ++i) {
+    const double x = g[i];
+    const double want =
+        x <= -10 ? 0.0
+        : x >= 10 ? x
+                  : 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * x * (1 + 0.044715 * x * x)));
+    // Two f16 roundings (the input and the entry): 2^-10 of the value, and
+    // the input's rounding times the slope (at most ~1.13).
+    EXPECT_NEAR(ge[i], want, 2e-3 * std::fabs(x) + 1e-4) << x;
+    EXPECT_EQ(geglu[i], ge[i] * u[i]) << i;
+  }
+  std::vector<float> capped = g;
+  SoftCap(capped.data(), m, 5.0f);
+  for (int64_t i = 0; i < m; ++i) {
+    EXPECT_NEAR(capped[i], 5.0 * std::tanh(g[i] / 5.0), 1e-5) << g[i];
+  }
+}
+
 // Every instruction set's Silu gives the scalar loop's bits, over the range
 // and at ggml_v_expf's flushes (|x| > ~133), zeros and infinities.
 TEST(ActivationTest, SiluInstructionSetsAgreeExactly) {

@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "base/human_bytes.h"
 #include "base/status_macros.h"
-#include "model/hparams/support.h"
 #include "model/layout/stage_layout.h"
 
 namespace layerpool {
@@ -183,8 +182,6 @@ absl::StatusOr<std::unique_ptr<ServedStage>> ServedStage::Load(
   // A one-token cache proves the KV type suits the model (q8_0 needs a head
   // dimension that is a multiple of 32) before any sequence arrives.
   LP_RETURN_IF_ERROR(s->stage_->NewCache(1).status(), "kv_type");
-  // The sequences' context must fit the model's sliding window, if any.
-  LP_RETURN_IF_ERROR(CheckContext(s->stage_->hparams(), r.n_ctx()), "n_ctx");
 
   s->stage_index_ = r.stage_index();
   s->first_ = first;

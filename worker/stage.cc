@@ -8,7 +8,6 @@
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
-#include "model/hparams/arch.h"
 #include "model/hparams/support.h"
 
 namespace layerpool {
@@ -20,9 +19,15 @@ absl::StatusOr<std::unique_ptr<Stage>> Stage::Create(
   const HParams& hp = stage->hp_;
   LP_RETURN_IF_ERROR(ValidateForInference(hp), file.path());
   LP_RETURN_IF_ERROR(CheckSupported(file, hp), file.path());
-  stage->rope_mode_ =
-      FindArch(hp.architecture)->neox_rope ? kernels::RopeMode::kNeox : kernels::RopeMode::kNormal;
-  stage->scale_q_ = FindArch(hp.architecture)->scale_q_before_attention;
+  stage->arch_ = FindArch(hp.architecture);
+  stage->rope_mode_ = stage->arch_->neox_rope ? kernels::RopeMode::kNeox : kernels::RopeMode::kNormal;
+  if (stage->arch_->scale_q_before_attention) {
+    // 1/sqrt(head_dim), but Gemma 2 27B (46 layers) was trained with
+    // 1/sqrt(n_embd / n_head): llama.cpp tells the two apart by layer count.
+    const int64_t d = hp.architecture == "gemma2" && hp.n_layer == 46 ? hp.n_embd / hp.n_head
+                                                                       : hp.head_dim;
+    stage->q_scale_ = 1.0f / std::sqrt(static_cast<float>(d));
+  }
   if (options.threads < 1) {
     return absl::InvalidArgumentError("--threads must be at least 1");
   }
@@ -63,7 +68,6 @@ absl::StatusOr<std::unique_ptr<Stage>> Stage::Create(
 }
 
 absl::StatusOr<std::unique_ptr<KvCache>> Stage::NewCache(int64_t n_ctx) const {
-  LP_RETURN_IF_ERROR(CheckContext(hp_, n_ctx));
   return KvCache::Create(kv_type_, weights_->last_layer() - weights_->first_layer(),
                          n_ctx, hp_.n_head_kv, hp_.head_dim);
 }
@@ -117,9 +121,12 @@ absl::Status Stage::Validate(const StageBatch& b) const {
 void Stage::Attention(int64_t layer, const StageBatch& b) {
   const int64_t n = static_cast<int64_t>(b.positions.size());
   const kernels::AttentionShape shape{
-      static_cast<int>(hp_.n_head), static_cast<int>(hp_.n_head_kv),
-      static_cast<int>(hp_.head_dim),
-      scale_q_ ? 1.0f : 1.0f / std::sqrt(static_cast<float>(hp_.head_dim))};
+      .n_head = static_cast<int>(hp_.n_head),
+      .n_head_kv = static_cast<int>(hp_.n_head_kv),
+      .head_dim = static_cast<int>(hp_.head_dim),
+      .scale = q_scale_ > 0 ? 1.0f : 1.0f / std::sqrt(static_cast<float>(hp_.head_dim)),
+      .softcap = static_cast<float>(hp_.attn_softcap),
+      .window = AttentionWindow(hp_, layer)};
   const int64_t q_dim = hp_.n_head * hp_.head_dim;
   const int64_t local = layer - weights_->first_layer();
   // Work items are (token, head) pairs, so a single decode token still
@@ -180,13 +187,13 @@ void Stage::Layer(int64_t layer, const StageBatch& b) {
                   static_cast<float>(rope_scale_), rope_mode_, rope_freqs, yarn_.get());
     b.caches[t]->Store(local, b.positions[t], &k_[t * kv_dim], &v_[t * kv_dim]);
   }
-  if (scale_q_) {  // ggml_scale of the roped Q, as phi3's graph does
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim));
-    for (float& v : q_) v *= scale;
+  if (q_scale_ > 0) {  // ggml_scale of the roped Q, as phi3's and gemma2's graphs do
+    for (float& v : q_) v *= q_scale_;
   }
   attn_.resize(static_cast<size_t>(n * q_dim));
   Attention(layer, b);
   matmul(w.wo, attn_, proj_);
+  PostNorm(w.attn_post_norm, n);
   kernels::Add(x_.data(), proj_.data(), static_cast<int64_t>(x_.size()));
 
   // Feed-forward block.
@@ -196,9 +203,23 @@ void Stage::Layer(int64_t layer, const StageBatch& b) {
   }
   matmul(w.gate, norm_, gate_);
   matmul(w.up, norm_, up_);
-  kernels::SwiGlu(gate_.data(), up_.data(), n, hp_.n_ff, gate_.data());
+  if (arch_->ffn_activation == FfnActivation::kGelu) {
+    kernels::GeGlu(gate_.data(), up_.data(), n, hp_.n_ff, gate_.data());
+  } else {
+    kernels::SwiGlu(gate_.data(), up_.data(), n, hp_.n_ff, gate_.data());
+  }
   matmul(w.down, gate_, proj_);
+  PostNorm(w.ffn_post_norm, n);
   kernels::Add(x_.data(), proj_.data(), static_cast<int64_t>(x_.size()));
+}
+
+void Stage::PostNorm(const std::vector<float>& weight, int64_t n) {
+  if (weight.empty()) return;
+  const int64_t d = hp_.n_embd;
+  for (int64_t t = 0; t < n; ++t) {
+    kernels::RmsNorm(&proj_[t * d], weight.data(), static_cast<float>(hp_.rms_eps), d,
+                     &proj_[t * d]);
+  }
 }
 
 absl::Status Stage::Forward(const StageBatch& b, std::vector<float>* out,
@@ -210,6 +231,10 @@ absl::Status Stage::Forward(const StageBatch& b, std::vector<float>* out,
   if (is_first()) {
     const Matrix& e = weights_->token_embd();
     kernels::GetRows(e.type, e.data, e.cols, b.tokens.data(), n, x_.data());
+    if (arch_->scale_embeddings) {  // ggml_scale by sqrtf(n_embd)
+      const float scale = std::sqrt(static_cast<float>(d));
+      for (float& v : x_) v *= scale;
+    }
   } else {
     std::copy(b.hidden.begin(), b.hidden.end(), x_.begin());
   }
@@ -238,6 +263,10 @@ absl::Status Stage::Forward(const StageBatch& b, std::vector<float>* out,
   if (rows > 0) {
     kernels::MatMul(o.type, o.data, o.rows, o.cols, norm_.data(), rows,
                     out->data(), pool_.get());
+  }
+  if (hp_.final_softcap > 0) {
+    kernels::SoftCap(out->data(), static_cast<int64_t>(out->size()),
+                     static_cast<float>(hp_.final_softcap));
   }
   return absl::OkStatus();
 }

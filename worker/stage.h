@@ -4,7 +4,10 @@
 // The first stage turns token ids into embeddings; every stage runs its
 // layers (RMSNorm, rotary embeddings, grouped-query attention over each
 // sequence's KV cache, SwiGLU feed-forward, residuals); the last stage
-// applies the final norm and the output head and returns logits. A single
+// applies the final norm and the output head and returns logits. Where an
+// architecture differs (model/hparams/arch.h: biases, fused tensors, sliding
+// windows, soft caps, post-norms, GELU) the ArchSpec says so and the code
+// here reads it. A single
 // process running a whole model is the one-stage case (first = 0, last =
 // n_layer).
 //
@@ -27,6 +30,7 @@
 #include "kernels/ops.h"
 #include "kernels/thread_pool.h"
 #include "model/gguf/gguf.h"
+#include "model/hparams/arch.h"
 #include "model/hparams/hparams.h"
 #include "worker/kv_cache.h"
 #include "worker/stage_weights.h"
@@ -91,12 +95,17 @@ class Stage {
   absl::Status Validate(const StageBatch& batch) const;
   void Attention(int64_t layer, const StageBatch& batch);
   void Layer(int64_t layer, const StageBatch& batch);
+  // proj_ = RmsNorm(proj_) * weight for n rows; nothing when weight is empty.
+  void PostNorm(const std::vector<float>& weight, int64_t n);
 
   HParams hp_;
   double rope_base_ = 10000;
   double rope_scale_ = 1;
   kernels::RopeMode rope_mode_ = kernels::RopeMode::kNormal;
-  bool scale_q_ = false;  // ArchSpec::scale_q_before_attention
+  const ArchSpec* arch_ = nullptr;
+  // ArchSpec::scale_q_before_attention: the roped Q is multiplied by q_scale_
+  // and the scores are not scaled again. Else 0.
+  float q_scale_ = 0;
   // YaRN (or an attention factor other than 1); null: plain RoPE.
   std::unique_ptr<kernels::RopeYarn> yarn_;
   GgmlType kv_type_ = GgmlType::kF16;

@@ -157,6 +157,11 @@ absl::StatusOr<std::unique_ptr<StageWeights>> StageWeights::Load(
       LP_ASSIGN_OR_RETURN(l.up, load.GetMatrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff));
     }
     LP_ASSIGN_OR_RETURN(l.down, load.GetMatrix(b + "ffn_down.weight", hp.n_ff, hp.n_embd));
+    if (arch != nullptr && arch->post_norms) {
+      LP_ASSIGN_OR_RETURN(l.attn_post_norm,
+                          load.GetVector(b + "post_attention_norm.weight", hp.n_embd));
+      LP_ASSIGN_OR_RETURN(l.ffn_post_norm, load.GetVector(b + "post_ffw_norm.weight", hp.n_embd));
+    }
     w->layers_.push_back(std::move(l));
   }
   // A token reads one row of the embedding table, not all of it; the table

@@ -39,6 +39,9 @@ struct LayerWeights {
   std::vector<float> bq, bk, bv;
   std::vector<float> ffn_norm;
   Matrix gate, up, down;
+  // Norms of the attention and feed-forward outputs (ArchSpec::post_norms),
+  // empty otherwise.
+  std::vector<float> attn_post_norm, ffn_post_norm;
 };
 
 class StageWeights {

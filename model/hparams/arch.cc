@@ -8,7 +8,11 @@ constexpr ArchSpec kArchitectures[] = {
     {.name = "llama"},
     {.name = "qwen2", .neox_rope = true, .qkv_bias = true},
     {.name = "phi3", .neox_rope = true, .fused_qkv = true, .fused_gate_up = true,
-     .scale_q_before_attention = true},
+     .scale_q_before_attention = true, .window_layers = WindowLayers::kAll},
+    {.name = "gemma2", .neox_rope = true, .scale_q_before_attention = true,
+     .window_layers = WindowLayers::kEven, .default_window = 4096,
+     .ffn_activation = FfnActivation::kGelu, .scale_embeddings = true, .post_norms = true,
+     .softcap = true},
 };
 
 }  // namespace

@@ -15,6 +15,16 @@
 
 namespace layerpool {
 
+// Which layers apply attention.sliding_window.
+enum class WindowLayers {
+  kNone,  // the key is ignored, as llama.cpp does for llama and qwen2
+  kAll,   // every layer (phi3)
+  kEven,  // layers 0, 2, 4, ...; the odd ones attend to everything (gemma2)
+};
+
+// The feed-forward block's activation: act(gate x) * (up x).
+enum class FfnActivation { kSilu, kGelu };
+
 struct ArchSpec {
   std::string_view name;  // general.architecture
   // RoPE pairs dimensions (i, i + n_rot / 2) (GPT-NeoX, ggml mode 2) rather
@@ -30,6 +40,19 @@ struct ArchSpec {
   // Q is scaled by 1/sqrt(head_dim) after RoPE, and attention scores are
   // not scaled again (phi3's graph): the same maths, other rounding.
   bool scale_q_before_attention = false;
+  WindowLayers window_layers = WindowLayers::kNone;
+  // The window when the file has no attention.sliding_window; 0: none.
+  int64_t default_window = 0;
+  FfnActivation ffn_activation = FfnActivation::kSilu;
+  // Gemma: the token embeddings are scaled by sqrt(n_embd) on the way in.
+  bool scale_embeddings = false;
+  // Gemma 2: RMS norms on the attention and feed-forward outputs before
+  // each residual add (blk.N.post_attention_norm, blk.N.post_ffw_norm).
+  bool post_norms = false;
+  // Gemma 2: attention scores and output logits are soft-capped, by
+  // attn_logit_softcapping (default 50) and final_logit_softcapping
+  // (default 30).
+  bool softcap = false;
 };
 
 // The spec of `name`, or nullptr for an architecture layerpool cannot run.

@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "model/hparams/arch.h"
 
 namespace layerpool {
 namespace {
@@ -73,7 +74,18 @@ absl::StatusOr<HParams> ReadHParams(const gguf::GgufFile& file) {
   LP_RETURN_IF_ERROR(
       ReadCount(file, a + "rope.scaling.original_context_length", &hp.rope_yarn_orig_ctx));
   LP_RETURN_IF_ERROR(ReadReal(file, a + "rope.scaling.attn_factor", &hp.rope_attn_factor));
-  LP_RETURN_IF_ERROR(ReadCount(file, a + "attention.sliding_window", &hp.n_swa));
+  if (const ArchSpec* arch = FindArch(hp.architecture); arch != nullptr) {
+    if (arch->window_layers != WindowLayers::kNone) {
+      hp.n_swa = arch->default_window;
+      LP_RETURN_IF_ERROR(ReadCount(file, a + "attention.sliding_window", &hp.n_swa));
+    }
+    if (arch->softcap) {  // llama.cpp's defaults
+      hp.attn_softcap = 50.0;
+      hp.final_softcap = 30.0;
+      LP_RETURN_IF_ERROR(ReadReal(file, a + "attn_logit_softcapping", &hp.attn_softcap));
+      LP_RETURN_IF_ERROR(ReadReal(file, a + "final_logit_softcapping", &hp.final_softcap));
+    }
+  }
   LP_RETURN_IF_ERROR(
       ReadReal(file, a + "attention.layer_norm_rms_epsilon", &hp.rms_eps));
 
@@ -107,10 +119,19 @@ absl::Status ValidateForInference(const HParams& hp) {
   return absl::OkStatus();
 }
 
+int64_t AttentionWindow(const HParams& hp, int64_t layer) {
+  const ArchSpec* arch = FindArch(hp.architecture);
+  if (arch == nullptr || hp.n_swa <= 0) return 0;
+  switch (arch->window_layers) {
+    case WindowLayers::kNone: return 0;
+    case WindowLayers::kAll: return hp.n_swa;
+    case WindowLayers::kEven: return layer % 2 == 0 ? hp.n_swa : 0;
+  }
+  return 0;
+}
+
 int64_t DefaultContext(const HParams& hp) {
-  int64_t n = hp.n_ctx_train > 0 ? std::min<int64_t>(hp.n_ctx_train, 4096) : 4096;
-  if (hp.n_swa > 0) n = std::min(n, hp.n_swa);
-  return n;
+  return hp.n_ctx_train > 0 ? std::min<int64_t>(hp.n_ctx_train, 4096) : 4096;
 }
 
 double KvBytesPerToken(const HParams& hp, int64_t n_layers,

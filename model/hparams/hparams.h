@@ -33,12 +33,18 @@ struct HParams {
   std::string rope_scaling_type;    // rope.scaling.type: "", linear, yarn, none
   int64_t rope_yarn_orig_ctx = 0;   // rope.scaling.original_context_length
   double rope_attn_factor = 1.0;    // rope.scaling.attn_factor
-  int64_t n_swa = 0;                // attention.sliding_window, 0: none
+  // attention.sliding_window where the architecture applies it (else 0):
+  // see AttentionWindow for which layers.
+  int64_t n_swa = 0;
   double rms_eps = 1e-5;            // attention.layer_norm_rms_epsilon
   int64_t file_type = -1;           // general.file_type, -1 when absent
   // pooling_type (llama.cpp's enum: 0 none, 1 mean, 2 cls, 3 last, 4 rank),
   // -1 when absent: how the model's embeddings are pooled.
   int64_t pooling_type = -1;
+  // Soft caps of attention scores and output logits (gemma2's
+  // attn_logit_softcapping, final_logit_softcapping); 0: none.
+  double attn_softcap = 0;
+  double final_softcap = 0;
 };
 
 // Reads the hyper-parameters of `file`. InvalidArgument when a key has the
@@ -50,14 +56,18 @@ struct HParams {
 // and `hp` lacks.
 [[nodiscard]] absl::Status ValidateForInference(const HParams& hp);
 
-// Bytes of KV cache per token of context, over `n_layers` layers, with
-// elements of `bytes_per_element` (2 for f16): 2 (K and V) x layers x
-// kv_heads x head_dim x bytes.
+// The sliding window layer `layer` attends within (ArchSpec::window_layers),
+// 0 for full attention.
+int64_t AttentionWindow(const HParams& hp, int64_t layer);
+
 // The context a sequence gets when none is asked for: the model's training
-// context, at most 4096, and no more than its sliding window (full
-// attention is exact within it). serve, run and plan all use it.
+// context, at most 4096. serve, run and plan all use it.
 int64_t DefaultContext(const HParams& hp);
 
+// Bytes of KV cache per token of context, over `n_layers` layers, with
+// elements of `bytes_per_element` (2 for f16): 2 (K and V) x layers x
+// kv_heads x head_dim x bytes. Sliding-window layers keep every position
+// too.
 double KvBytesPerToken(const HParams& hp, int64_t n_layers,
                        double bytes_per_element);
 

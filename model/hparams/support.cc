@@ -64,16 +64,4 @@ absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp) {
   return absl::OkStatus();
 }
 
-absl::Status CheckContext(const HParams& hp, int64_t n_ctx) {
-  // llama.cpp masks a key when query position - key position >= n_swa; the
-  // largest distance in a sequence of n_ctx tokens is n_ctx - 1.
-  if (hp.n_swa > 0 && n_ctx > hp.n_swa) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "a context of ", n_ctx, " tokens reaches past this model's sliding window of ", hp.n_swa,
-        " (attention.sliding_window), and sliding-window attention is not supported yet: "
-        "use --ctx ", hp.n_swa, " or less"));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace layerpool

@@ -13,17 +13,11 @@
 
 namespace layerpool {
 
-// OK, or Unimplemented naming the first thing the engine cannot do: another
-// architecture, RoPE scaling other than linear, YaRN and Llama 3.1's
-// rope_freqs, mixture of experts, attention biases,
-// fused QKV or gate/up tensors, a tensor type without kernels.
+// OK, or Unimplemented naming the first thing the engine cannot do: an
+// architecture not in model/hparams/arch.h, RoPE scaling other than linear,
+// YaRN and Llama 3.1's rope_freqs, mixture of experts, biases or fused
+// tensors the architecture does not have, a tensor type without kernels.
 [[nodiscard]] absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp);
-
-// OK when sequences of n_ctx tokens never reach past the model's sliding
-// window (attention.sliding_window), so that full attention is exact:
-// sliding-window masking itself is not implemented yet. Else
-// FailedPrecondition saying which --ctx would do.
-[[nodiscard]] absl::Status CheckContext(const HParams& hp, int64_t n_ctx);
 
 }  // namespace layerpool
 

@@ -64,7 +64,7 @@ TEST(CheckSupported, SaysWhatIsMissingInOneLine) {
     std::string says;
   };
   const std::vector<Case> cases = {
-      {[](gguf::GgufWriter&) {}, "gemma2", "architecture 'gemma2' is not supported yet (layerpool runs llama, qwen2, phi3)"},
+      {[](gguf::GgufWriter&) {}, "gemma3", "architecture 'gemma3' is not supported yet (layerpool runs llama, qwen2, phi3, gemma2)"},
       {[](gguf::GgufWriter& w) { w.Set("llama.rope.scaling.type", gguf::Value::String("longrope")); },
        "llama", "RoPE scaling 'longrope'"},
       {[](gguf::GgufWriter& w) { w.Set("llama.expert_count", gguf::Value::Uint32(8)); },
@@ -90,14 +90,23 @@ TEST(CheckSupported, SaysWhatIsMissingInOneLine) {
   }
 }
 
-TEST(CheckContext, FullAttentionOnlyWithinTheSlidingWindow) {
+// The window per layer: phi3 on every layer, gemma2 on the even ones, and
+// none for llama even when its file names one (llama.cpp ignores it).
+TEST(AttentionWindow, AsTheArchitectureSays) {
   HParams hp;
-  EXPECT_TRUE(CheckContext(hp, 1 << 20).ok());
-  hp.n_swa = 2047;
-  EXPECT_TRUE(CheckContext(hp, 2047).ok());
-  const absl::Status s = CheckContext(hp, 2048);
-  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(s.message(), HasSubstr("--ctx 2047"));
+  hp.n_swa = 16;
+  hp.architecture = "phi3";
+  EXPECT_EQ(AttentionWindow(hp, 0), 16);
+  EXPECT_EQ(AttentionWindow(hp, 1), 16);
+  hp.architecture = "gemma2";
+  EXPECT_EQ(AttentionWindow(hp, 0), 16);
+  EXPECT_EQ(AttentionWindow(hp, 1), 0);
+  EXPECT_EQ(AttentionWindow(hp, 24), 16);
+  hp.architecture = "llama";
+  EXPECT_EQ(AttentionWindow(hp, 0), 0);
+  hp.architecture = "gemma2";
+  hp.n_swa = 0;
+  EXPECT_EQ(AttentionWindow(hp, 0), 0);
 }
 
 }  // namespace

@@ -111,7 +111,9 @@ std::vector<TensorPlan> PlanTensors(const SynthShape& s, const Recipe& r, const 
   };
   matrix("token_embd.weight", r.base, s.n_embd, s.n_vocab);
   norm("output_norm.weight");
-  matrix("output.weight", r.output, s.n_embd, s.n_vocab);
+  if (!arch.scale_embeddings) {  // Gemma's head is always the embedding table
+    matrix("output.weight", r.output, s.n_embd, s.n_vocab);
+  }
   for (int64_t i = 0; i < s.n_layer; ++i) {
     const std::string b = absl::StrCat("blk.", i, ".");
     const GgmlType more =
@@ -144,6 +146,10 @@ std::vector<TensorPlan> PlanTensors(const SynthShape& s, const Recipe& r, const 
       matrix(b + "ffn_up.weight", r.base, s.n_embd, s.n_ff);
     }
     matrix(b + "ffn_down.weight", more, s.n_ff, s.n_embd);
+    if (arch.post_norms) {
+      norm(b + "post_attention_norm.weight");
+      norm(b + "post_ffw_norm.weight");
+    }
   }
   return plan;
 }
@@ -195,9 +201,14 @@ void SetArchitecture(const SynthOptions& o, gguf::GgufWriter& w) {
   w.Set("general.file_type", u32(FindRecipe(o.file_type)->ftype));
   w.Set(a + "vocab_size", u32(s.n_vocab));
   w.Set(a + "rope.dimension_count", u32(SynthHeadDim(s)));
-  if (o.arch == "phi3") {
-    // llama.cpp requires the key for phi3; the whole context fits in it.
-    w.Set(a + "attention.sliding_window", u32(s.n_ctx));
+  const ArchSpec& arch = *FindArch(o.arch);
+  if (arch.window_layers != WindowLayers::kNone) {
+    // llama.cpp requires the key for phi3.
+    w.Set(a + "attention.sliding_window", u32(s.sliding_window > 0 ? s.sliding_window : s.n_ctx));
+  }
+  if (arch.softcap) {  // Gemma 2's values
+    w.Set(a + "attn_logit_softcapping", Value::Float32(50.0f));
+    w.Set(a + "final_logit_softcapping", Value::Float32(30.0f));
   }
   if (SynthHeadDim(s) * s.n_head != s.n_embd) {
     w.Set(a + "attention.key_length", u32(SynthHeadDim(s)));

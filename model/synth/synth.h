@@ -48,6 +48,9 @@ struct SynthShape {
   // Per-head size; 0: n_embd / n_head. Mistral-Nemo's 128 with n_embd 5120
   // and 32 heads is the case the GGUF writes as attention.key_length.
   int64_t head_dim = 0;
+  // attention.sliding_window for architectures that have one (phi3,
+  // gemma2); 0: the whole context.
+  int64_t sliding_window = 0;
 };
 
 // The head size of `shape` (its head_dim, else n_embd / n_head).

@@ -15,8 +15,11 @@ here="$(cd "$(dirname "$0")" && pwd)"
 shared="${LAYERPOOL_SHARED:-$here/../../../shared}"
 commit=$(git -C "$llama" rev-parse HEAD 2>/dev/null || cat "$llama/COMMIT")
 vocab=models/tinystories-656K/TinyStories-656K-Q8_0.gguf
-# name|synth flags (--vocab-from and -o are added); 4 layers each: the check
-# splits them 2,2 over two workers
+# name|synth flags (--vocab-from and -o are added); the check splits the
+# layers in halves over two workers. gemma2 needs 26, 42 or 46 layers: llama.cpp
+# picks its query scale by layer count and refuses others. The windows are
+# shorter than the 128-token perplexity chunks and than prompt + 32 tokens,
+# so masking shows in both prefill and decode.
 shapes=(
   "head-dim-24 (Mistral-Nemo style: key_length != embedding / heads)|--dim 64 --layers 4 --heads 4 --kv-heads 2 --head-dim 24 --ffn 128 --type F32 --ctx 512 --seed 11"
   "head-dim-24 Q8_0|--dim 64 --layers 4 --heads 4 --kv-heads 2 --head-dim 24 --ffn 128 --type Q8_0 --ctx 512 --seed 12"
@@ -24,6 +27,9 @@ shapes=(
   "qwen2 Q8_0|--arch qwen2 --dim 128 --layers 4 --heads 8 --kv-heads 2 --ffn 256 --type Q8_0 --ctx 512 --seed 22"
   "phi3 (fused QKV and gate/up, Q scaled before attention)|--arch phi3 --dim 64 --layers 4 --heads 4 --kv-heads 2 --ffn 128 --type F32 --ctx 512 --seed 31"
   "phi3 Q8_0|--arch phi3 --dim 128 --layers 4 --heads 8 --kv-heads 8 --ffn 256 --type Q8_0 --ctx 512 --seed 32"
+  "phi3 sliding window 24|--arch phi3 --dim 64 --layers 4 --heads 4 --kv-heads 2 --ffn 128 --type F32 --ctx 512 --sliding-window 24 --seed 33"
+  "gemma2 (soft caps, post-norms, GELU, scaled embeddings, window 16 on even layers)|--arch gemma2 --dim 64 --layers 26 --heads 4 --kv-heads 2 --ffn 128 --type F32 --ctx 512 --sliding-window 16 --seed 41"
+  "gemma2 Q8_0, head dim 32|--arch gemma2 --dim 128 --layers 26 --heads 8 --kv-heads 4 --head-dim 32 --ffn 256 --type Q8_0 --ctx 512 --sliding-window 40 --seed 42"
 )
 model=$(mktemp --suffix=.gguf)
 trap 'rm -f "$model"' EXIT

@@ -68,6 +68,9 @@ void PrintHParams(const HParams& hp) {
       hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, hp.rms_eps,
       hp.n_ctx_train, hp.n_vocab);
   if (hp.n_swa > 0) std::cout << "sliding window: " << hp.n_swa << " tokens\n";
+  if (hp.n_expert > 0) {
+    std::cout << "experts: " << hp.n_expert << ", " << hp.n_expert_used << " per token\n";
+  }
   if (hp.attn_softcap > 0 || hp.final_softcap > 0) {
     std::cout << absl::StrFormat("soft caps: attention %g, output %g\n", hp.attn_softcap,
                                  hp.final_softcap);

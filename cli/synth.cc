@@ -101,6 +101,10 @@ int RunSynth(std::span<char* const> args) {
   int64_t sliding_window = 0;
   flags.Int("sliding-window", "N", &sliding_window,
             "phi3, gemma2: attention.sliding_window (default: the whole --ctx)");
+  int64_t experts = 0, experts_used = 0;
+  flags.Int("experts", "N", &experts,
+            "Mixtral-style mixture of experts: N feed-forward experts per layer (llama)");
+  flags.Int("experts-used", "K", &experts_used, "with --experts: experts per token (default 2)");
   double llama3_factor = 0, low_freq = 1, high_freq = 4;
   int64_t original_ctx = 8192;
   flags.Double("rope-llama3-factor", "F", &llama3_factor,
@@ -155,6 +159,13 @@ int RunSynth(std::span<char* const> args) {
     return 2;
   }
   s.sliding_window = sliding_window;
+  if (experts) {
+    s.n_expert = experts;
+    s.n_expert_used = experts_used ? experts_used : std::min<int64_t>(2, experts);
+  } else if (experts_used) {
+    std::cerr << "error: --experts-used needs --experts\n";
+    return 2;
+  }
   if (llama3_factor < 0 || low_freq <= 0 || high_freq <= low_freq || original_ctx <= 0) {
     std::cerr << "error: --rope-llama3-factor must not be negative, 0 < low < high freq factor, "
                  "--rope-original-ctx positive\n";

@@ -216,14 +216,25 @@ void MatMul(GgmlType w_type, const void* w, int64_t rows, int64_t cols,
   MatMulWithIsa(ActiveIsa(), w_type, w, rows, cols, x, n_tokens, y, pool);
 }
 
+void MatMulExpert(GgmlType w_type, const void* w, int64_t rows, int64_t cols,
+                  const float* x, int64_t n_tokens, float* y, ThreadPool* pool) {
+  MatMulWithIsa(ActiveIsa(), w_type, w, rows, cols, x, n_tokens, y, pool,
+                /*vec_dot_order=*/true);
+}
+
 void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
                    int64_t cols, const float* x, int64_t n_tokens, float* y,
-                   ThreadPool* pool) {
+                   ThreadPool* pool, bool vec_dot_order) {
   if (!IsMatMulSupported(w_type))
     Die("MatMul on an unsupported type", w_type, cols);
   if (rows <= 0 || n_tokens <= 0) return;
   const int64_t w_row_bytes = RowBytesOrDie(w_type, cols);
-  if (n_tokens > 1) {
+  // The kernels below that keep vec_dot's bits: the one-token ones but the
+  // repacked Q4_0, and the K-quant batch tiles.
+  const bool repacked = IsRepackedByLlamaCpp(w_type, rows);
+  const bool k_quant = w_type == GgmlType::kQ4_K || w_type == GgmlType::kQ5_K ||
+                       w_type == GgmlType::kQ6_K;
+  if (n_tokens > 1 && !vec_dot_order) {
     if (const TiledKernel tiled = GetTiledKernel(w_type, isa, rows);
         tiled.matmul) {
       MatMulTiled(tiled, static_cast<const uint8_t*>(w), w_row_bytes, rows,
@@ -253,7 +264,7 @@ void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
   }
 
   const uint8_t* wq = static_cast<const uint8_t*>(w);
-  if (n_tokens == 1) {
+  if (n_tokens == 1 && !(vec_dot_order && repacked)) {
     if (const MatVecFn matvec = GetMatVecKernel(w_type, isa, rows)) {
       auto rows_range = [&](int64_t r0, int64_t r1) {
         void* scratch =
@@ -268,7 +279,7 @@ void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
       return;
     }
   }
-  if (n_tokens > 1) {
+  if (n_tokens > 1 && (!vec_dot_order || k_quant)) {
     if (const BatchTiledFn tiled = GetBatchTiledKernel(w_type, isa, rows, cols)) {
       auto rows_range = [&](int64_t r0, int64_t r1) {
         tiled(wq, w_row_bytes, r0, r1, xq, x_row_bytes, n_tokens, cols, y, rows);
@@ -281,7 +292,8 @@ void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
       return;
     }
   }
-  const VecDotFn dot = RowDotFn(w_type, isa, rows, cols, n_tokens);
+  const VecDotFn dot = vec_dot_order ? GetVecDotFn(w_type, isa)
+                                     : RowDotFn(w_type, isa, rows, cols, n_tokens);
   auto rows_range = [&](int64_t r0, int64_t r1) {
     if (n_tokens == 1) {
       for (int64_t r = r0; r < r1; ++r)

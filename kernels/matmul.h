@@ -15,7 +15,8 @@
 //  - a batch: the same repacked order for those Q4_0 matrices, llamafile's
 //    tinyBLAS for Q8_0, the other Q4_0 matrices, IQ4_NL and (when the
 //    shapes fit its tiles) the float types, and vec_dot for everything
-//    else (matmul_internal.h, RowDotFn).
+//    else (matmul_internal.h, RowDotFn);
+//  - an expert's matrix (MatMulExpert): vec_dot, as ggml's mul_mat_id.
 // These orders differ from the scalar reference VecDot only by float
 // rounding (bounds in the tests), and no output depends on the thread
 // count, the tiling or which of the two instruction sets runs. With
@@ -62,6 +63,12 @@ bool IsMatMulSupported(GgmlType w_type);
 // nullptr (single-threaded).
 void MatMul(GgmlType w_type, const void* w, int64_t rows, int64_t cols,
             const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
+
+// MatMul in the order ggml's mul_mat_id (mixture-of-experts) computes: every
+// output by vec_dot, whatever the batch size and type (no tinyBLAS, no Q4_0
+// repacking), which is what llama.cpp does for one expert's matrix.
+void MatMulExpert(GgmlType w_type, const void* w, int64_t rows, int64_t cols,
+                  const float* x, int64_t n_tokens, float* y, ThreadPool* pool);
 
 // Embedding lookup: out[i * cols .. (i + 1) * cols) = row ids[i] of `table`
 // (rows of `cols` elements of `type`), dequantized exactly as DequantizeRow

@@ -123,9 +123,10 @@ void QuantizeQ8Row(const float* x, int64_t nb, uint8_t* pair, int half);
 
 // MatMul (matmul.h) with the kernels of `isa` (at most DetectedIsa()) in
 // place of ActiveIsa()'s, for tests and benchmarks.
+// `vec_dot_order`: MatMulExpert's order rather than MatMul's.
 void MatMulWithIsa(CpuIsa isa, GgmlType w_type, const void* w, int64_t rows,
                    int64_t cols, const float* x, int64_t n_tokens, float* y,
-                   ThreadPool* pool);
+                   ThreadPool* pool, bool vec_dot_order = false);
 
 // One token: y[r] = VecDot(row r, x) for r in [r0, r1), bit for bit, with
 // x in the vec_dot type (cols elements) and `scratch` of

@@ -222,6 +222,34 @@ INSTANTIATE_TEST_SUITE_P(
              std::to_string(std::get<2>(info.param));
     });
 
+// MatMulExpert is ggml_vec_dot for every output, as mul_mat_id: for every
+// type, batch or not, with 40 rows (a multiple of 8, which MatMul would
+// compute as llama.cpp's repacked Q4_0) and 2 threads.
+TEST(MatMulTest, ExpertOrderIsVecDot) {
+  std::mt19937 rng(12);
+  const int64_t rows = 40;
+  ThreadPool pool(2);
+  for (GgmlType type : AllWeightTypes()) {
+    const int64_t cols = BlockSize(type) == 1 ? 512 : 2 * kQkK;
+    const std::vector<uint8_t> w = RandomMatrix(rng, type, rows, cols);
+    const VecDotFn dot = GetVecDotFn(type, ActiveIsa());
+    const size_t row_bytes = Bytes(type, cols);
+    for (int64_t n_tokens : {1, 5, 12}) {
+      const std::vector<float> x = RandomFloats(rng, n_tokens * cols);
+      std::vector<float> y(static_cast<size_t>(rows * n_tokens));
+      MatMulExpert(type, w.data(), rows, cols, x.data(), n_tokens, y.data(), &pool);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        const std::vector<float> xt(x.begin() + t * cols, x.begin() + (t + 1) * cols);
+        const std::vector<uint8_t> xq = Quantized(type, xt);
+        for (int64_t r = 0; r < rows; ++r) {
+          ASSERT_EQ(y[t * rows + r], dot(w.data() + r * row_bytes, xq.data(), cols))
+              << TypeName(type) << " tokens " << n_tokens << " token " << t << " row " << r;
+        }
+      }
+    }
+  }
+}
+
 TEST(MatMulTest, NullPoolAndLargeBatchMatchPooled) {
   std::mt19937 rng(3);
   const GgmlType type = GgmlType::kQ4_K;

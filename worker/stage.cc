@@ -201,6 +201,13 @@ void Stage::Layer(int64_t layer, const StageBatch& b) {
     kernels::RmsNorm(&x_[t * d], w.ffn_norm.data(), static_cast<float>(hp_.rms_eps),
                      d, &norm_[t * d]);
   }
+  if (hp_.n_expert > 0) {
+    proj_.resize(x_.size());
+    ExpertsForward(w, d, hp_.n_ff, hp_.n_expert, hp_.n_expert_used, norm_.data(), n,
+                   proj_.data(), experts_, pool);
+    kernels::Add(x_.data(), proj_.data(), static_cast<int64_t>(x_.size()));
+    return;
+  }
   matmul(w.gate, norm_, gate_);
   matmul(w.up, norm_, up_);
   if (arch_->ffn_activation == FfnActivation::kGelu) {

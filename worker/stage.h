@@ -6,7 +6,7 @@
 // sequence's KV cache, SwiGLU feed-forward, residuals); the last stage
 // applies the final norm and the output head and returns logits. Where an
 // architecture differs (model/hparams/arch.h: biases, fused tensors, sliding
-// windows, soft caps, post-norms, GELU) the ArchSpec says so and the code
+// windows, soft caps, post-norms, GELU, experts) the ArchSpec says so and the code
 // here reads it. A single
 // process running a whole model is the one-stage case (first = 0, last =
 // n_layer).
@@ -32,6 +32,7 @@
 #include "model/gguf/gguf.h"
 #include "model/hparams/arch.h"
 #include "model/hparams/hparams.h"
+#include "worker/experts.h"
 #include "worker/kv_cache.h"
 #include "worker/stage_weights.h"
 
@@ -113,6 +114,7 @@ class Stage {
   std::unique_ptr<kernels::ThreadPool> pool_;
   // Activations, reused between calls: x is the residual stream.
   std::vector<float> x_, norm_, q_, k_, v_, attn_, proj_, gate_, up_;
+  ExpertScratch experts_;
 };
 
 }  // namespace layerpool

@@ -30,9 +30,14 @@ class Loader {
   Loader(const gguf::GgufFile& file, const gguf::TensorMap& map)
       : file_(file), map_(map) {}
 
+  // A matrix, or with n_expert > 0 the stacked matrices of that many
+  // experts (GGUF shape [cols, rows, n_expert]).
   absl::StatusOr<Matrix> GetMatrix(const std::string& name, int64_t cols,
-                                   int64_t rows) {
-    LP_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, Find(name, {cols, rows}));
+                                   int64_t rows, int64_t n_expert = 0) {
+    std::vector<int64_t> shape = {cols, rows};
+    if (n_expert > 0) shape.push_back(n_expert);
+    LP_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, Find(name, shape));
+    if (n_expert > 0) rows *= n_expert;
     if (!CanDequantize(t->type)) {
       return absl::UnimplementedError(absl::StrCat(
           "tensor ", name, ": type ", std::string(GetTypeTraits(t->type)->name),
@@ -82,6 +87,11 @@ class Loader {
 };
 
 }  // namespace
+
+Matrix ExpertRows(const Matrix& m, int64_t n_expert, int64_t e) {
+  const int64_t rows = m.rows / n_expert;
+  return RowRange(m, e * rows, rows);
+}
 
 absl::StatusOr<std::unique_ptr<StageWeights>> StageWeights::Load(
     const gguf::GgufFile& file, const HParams& hp, int64_t first, int64_t last) {
@@ -147,7 +157,16 @@ absl::StatusOr<std::unique_ptr<StageWeights>> StageWeights::Load(
       LP_ASSIGN_OR_RETURN(l.bv, load.GetVector(b + "attn_v.bias", kv_dim));
     }
     LP_ASSIGN_OR_RETURN(l.ffn_norm, load.GetVector(b + "ffn_norm.weight", hp.n_embd));
-    if (arch != nullptr && arch->fused_gate_up) {
+    if (hp.n_expert > 0) {
+      LP_ASSIGN_OR_RETURN(l.gate_inp,
+                          load.GetMatrix(b + "ffn_gate_inp.weight", hp.n_embd, hp.n_expert));
+      LP_ASSIGN_OR_RETURN(l.gate_exps, load.GetMatrix(b + "ffn_gate_exps.weight", hp.n_embd,
+                                                      hp.n_ff, hp.n_expert));
+      LP_ASSIGN_OR_RETURN(l.up_exps, load.GetMatrix(b + "ffn_up_exps.weight", hp.n_embd, hp.n_ff,
+                                                    hp.n_expert));
+      LP_ASSIGN_OR_RETURN(l.down_exps, load.GetMatrix(b + "ffn_down_exps.weight", hp.n_ff,
+                                                      hp.n_embd, hp.n_expert));
+    } else if (arch != nullptr && arch->fused_gate_up) {
       LP_ASSIGN_OR_RETURN(Matrix gate_up,
                           load.GetMatrix(b + "ffn_up.weight", hp.n_embd, 2 * hp.n_ff));
       l.gate = RowRange(gate_up, 0, hp.n_ff);
@@ -156,7 +175,9 @@ absl::StatusOr<std::unique_ptr<StageWeights>> StageWeights::Load(
       LP_ASSIGN_OR_RETURN(l.gate, load.GetMatrix(b + "ffn_gate.weight", hp.n_embd, hp.n_ff));
       LP_ASSIGN_OR_RETURN(l.up, load.GetMatrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff));
     }
-    LP_ASSIGN_OR_RETURN(l.down, load.GetMatrix(b + "ffn_down.weight", hp.n_ff, hp.n_embd));
+    if (hp.n_expert == 0) {
+      LP_ASSIGN_OR_RETURN(l.down, load.GetMatrix(b + "ffn_down.weight", hp.n_ff, hp.n_embd));
+    }
     if (arch != nullptr && arch->post_norms) {
       LP_ASSIGN_OR_RETURN(l.attn_post_norm,
                           load.GetVector(b + "post_attention_norm.weight", hp.n_embd));
@@ -167,6 +188,14 @@ absl::StatusOr<std::unique_ptr<StageWeights>> StageWeights::Load(
   // A token reads one row of the embedding table, not all of it; the table
   // counts only when it doubles as the output head.
   w->weight_bytes_ = load.bytes();
+  if (hp.n_expert > 0) {  // a token reads only its experts' matrices
+    for (const LayerWeights& l : w->layers_) {
+      for (const Matrix* m : {&l.gate_exps, &l.up_exps, &l.down_exps}) {
+        const uint64_t bytes = *RowBytes(m->type, m->cols) * static_cast<uint64_t>(m->rows);
+        w->weight_bytes_ -= bytes / hp.n_expert * (hp.n_expert - hp.n_expert_used);
+      }
+    }
+  }
   if (need_embd && !(w->has_output_ && tied)) {
     w->weight_bytes_ -= *RowBytes(w->token_embd_.type, w->token_embd_.cols) *
                         static_cast<uint64_t>(w->token_embd_.rows);

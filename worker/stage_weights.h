@@ -42,7 +42,15 @@ struct LayerWeights {
   // Norms of the attention and feed-forward outputs (ArchSpec::post_norms),
   // empty otherwise.
   std::vector<float> attn_post_norm, ffn_post_norm;
+  // Mixture of experts (hp.n_expert > 0; gate, up and down are then
+  // unset): the router, n_expert rows, and each kind of expert matrix for
+  // all experts stacked, expert e's rows first at e x its row count
+  // (ExpertRows).
+  Matrix gate_inp, gate_exps, up_exps, down_exps;
 };
+
+// Expert e's matrix out of stacked experts `m` of n_expert experts.
+Matrix ExpertRows(const Matrix& m, int64_t n_expert, int64_t e);
 
 class StageWeights {
  public:
@@ -67,7 +75,8 @@ class StageWeights {
 
   // Bytes of weights this stage reads per token (for bandwidth figures):
   // every matrix and norm, but of the embedding table only what the output
-  // head reads when it is tied.
+  // head reads when it is tied, and of the experts only the ones a token
+  // uses (expert_used_count of expert_count).
   uint64_t weight_bytes() const { return weight_bytes_; }
   uint64_t mapped_bytes() const { return map_.mapped_bytes(); }
 

@@ -5,7 +5,7 @@ namespace {
 
 // As llama.cpp's llm_build_* graphs and llama_model_rope_type() have them.
 constexpr ArchSpec kArchitectures[] = {
-    {.name = "llama"},
+    {.name = "llama", .experts = true},
     {.name = "qwen2", .neox_rope = true, .qkv_bias = true},
     {.name = "phi3", .neox_rope = true, .fused_qkv = true, .fused_gate_up = true,
      .scale_q_before_attention = true, .window_layers = WindowLayers::kAll},

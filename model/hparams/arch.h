@@ -53,6 +53,11 @@ struct ArchSpec {
   // attn_logit_softcapping (default 50) and final_logit_softcapping
   // (default 30).
   bool softcap = false;
+  // Mixtral-style experts may replace the feed-forward block when the file
+  // says expert_count: ffn_gate_inp routes each token to its top
+  // expert_used_count experts (softmax, renormalised weights) in
+  // ffn_{gate,up,down}_exps.
+  bool experts = false;
 };
 
 // The spec of `name`, or nullptr for an architecture layerpool cannot run.

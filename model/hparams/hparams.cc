@@ -89,6 +89,13 @@ absl::StatusOr<HParams> ReadHParams(const gguf::GgufFile& file) {
   LP_RETURN_IF_ERROR(
       ReadReal(file, a + "attention.layer_norm_rms_epsilon", &hp.rms_eps));
 
+  LP_RETURN_IF_ERROR(ReadCount(file, a + "expert_count", &hp.n_expert));
+  LP_RETURN_IF_ERROR(ReadCount(file, a + "expert_used_count", &hp.n_expert_used));
+  if (hp.n_expert > 0 && (hp.n_expert_used < 1 || hp.n_expert_used > hp.n_expert)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        a, "expert_used_count ", hp.n_expert_used, " is not between 1 and expert_count ",
+        hp.n_expert));
+  }
   if (hp.n_head > 0 && hp.n_head_kv > 0 && hp.n_head % hp.n_head_kv != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         a, "attention.head_count ", hp.n_head,

@@ -45,6 +45,10 @@ struct HParams {
   // attn_logit_softcapping, final_logit_softcapping); 0: none.
   double attn_softcap = 0;
   double final_softcap = 0;
+  // Mixture of experts (Mixtral): expert_count feed-forward experts per
+  // layer, expert_used_count of them run per token; 0: a dense model.
+  int64_t n_expert = 0;
+  int64_t n_expert_used = 0;
 };
 
 // Reads the hyper-parameters of `file`. InvalidArgument when a key has the

@@ -29,8 +29,9 @@ absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp) {
       return Unsupported(absl::StrCat("RoPE scaling '", *type, "' (", a, "rope.scaling.type)"));
     }
   }
-  if (file.FindValue(a + "expert_count") != nullptr) {
-    return Unsupported(absl::StrCat("mixture of experts (", a, "expert_count)"));
+  if (file.FindValue(a + "expert_count") != nullptr && !arch->experts) {
+    return Unsupported(absl::StrCat("mixture of experts in ", hp.architecture, " (", a,
+                                    "expert_count)"));
   }
   if (file.FindValue(a + "attention.value_length") != nullptr) {
     auto v = file.GetUint(a + "attention.value_length");
@@ -40,8 +41,13 @@ absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp) {
     }
   }
   for (const gguf::TensorInfo& t : file.tensors()) {
-    if (absl::StrContains(t.name, "ffn_gate_inp") || absl::StrContains(t.name, "_exps")) {
-      return Unsupported(absl::StrCat("mixture of experts (", t.name, ")"));
+    const bool routed_expert = absl::EndsWith(t.name, ".ffn_gate_inp.weight") ||
+                               absl::EndsWith(t.name, ".ffn_gate_exps.weight") ||
+                               absl::EndsWith(t.name, ".ffn_up_exps.weight") ||
+                               absl::EndsWith(t.name, ".ffn_down_exps.weight");
+    if ((routed_expert || absl::StrContains(t.name, "exp")) &&
+        !(routed_expert && arch->experts && hp.n_expert > 0)) {
+      return Unsupported(absl::StrCat("this kind of mixture of experts (", t.name, ")"));
     }
     if (absl::StrContains(t.name, "attn_qkv") && !arch->fused_qkv) {
       return Unsupported(absl::StrCat("fused QKV (", t.name, ")"));

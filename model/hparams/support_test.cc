@@ -50,6 +50,24 @@ TEST(CheckSupported, PlainLlamaRuns) {
                 EXPECT_TRUE(w.AddTensor("blk.0.attn_q.bias", GgmlType::kF32, {32},
                                         std::vector<uint8_t>(32 * 4)).ok());
               }, "qwen2").ok());
+  // Mixtral: llama with routed experts.
+  auto mixtral = [](gguf::GgufWriter& w) {
+    w.Set("llama.expert_count", gguf::Value::Uint32(4));
+    w.Set("llama.expert_used_count", gguf::Value::Uint32(2));
+    EXPECT_TRUE(w.AddTensor("blk.0.ffn_gate_inp.weight", GgmlType::kF32, {32, 4},
+                            std::vector<uint8_t>(32 * 4 * 4)).ok());
+    EXPECT_TRUE(w.AddTensor("blk.0.ffn_up_exps.weight", GgmlType::kF32, {32, 64, 4},
+                            std::vector<uint8_t>(32 * 64 * 4 * 4)).ok());
+  };
+  EXPECT_TRUE(Check(mixtral).ok());
+  // Qwen-MoE's shared expert is not Mixtral's.
+  const absl::Status shared = Check([&](gguf::GgufWriter& w) {
+    mixtral(w);
+    EXPECT_TRUE(w.AddTensor("blk.0.ffn_up_shexp.weight", GgmlType::kF32, {32, 64},
+                            std::vector<uint8_t>(32 * 64 * 4)).ok());
+  });
+  EXPECT_EQ(shared.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(shared.message(), HasSubstr("blk.0.ffn_up_shexp.weight"));
   // Llama 3.1's RoPE factors.
   EXPECT_TRUE(Check([](gguf::GgufWriter& w) {
                 EXPECT_TRUE(w.AddTensor("rope_freqs.weight", GgmlType::kF32, {4},
@@ -67,8 +85,11 @@ TEST(CheckSupported, SaysWhatIsMissingInOneLine) {
       {[](gguf::GgufWriter&) {}, "gemma3", "architecture 'gemma3' is not supported yet (layerpool runs llama, qwen2, phi3, gemma2)"},
       {[](gguf::GgufWriter& w) { w.Set("llama.rope.scaling.type", gguf::Value::String("longrope")); },
        "llama", "RoPE scaling 'longrope'"},
-      {[](gguf::GgufWriter& w) { w.Set("llama.expert_count", gguf::Value::Uint32(8)); },
-       "llama", "mixture of experts"},
+      {[](gguf::GgufWriter& w) {
+         w.Set("qwen2.expert_count", gguf::Value::Uint32(8));
+         w.Set("qwen2.expert_used_count", gguf::Value::Uint32(2));
+       },
+       "qwen2", "mixture of experts in qwen2"},
       {[](gguf::GgufWriter& w) {
          EXPECT_TRUE(w.AddTensor("blk.0.ffn_gate_inp.weight", GgmlType::kF32, {32, 8},
                                  std::vector<uint8_t>(32 * 8 * 4)).ok());

@@ -29,6 +29,9 @@ const Preset kPresets[] = {
     {"llama-8b", {4096, 32, 32, 8, 14336, 128256, 8192, 500000.0, 1e-5}},
     {"llama-70b", {8192, 80, 64, 8, 28672, 128256, 8192, 500000.0, 1e-5}},
     {"llama-405b", {16384, 126, 128, 8, 53248, 128256, 8192, 500000.0, 1e-5}},
+    {"mixtral-8x7b", {.n_embd = 4096, .n_layer = 32, .n_head = 32, .n_head_kv = 8, .n_ff = 14336,
+                      .n_vocab = 32000, .n_ctx = 32768, .rope_freq_base = 1e6, .rms_eps = 1e-5,
+                      .n_expert = 8, .n_expert_used = 2}},
 };
 
 // How llama-quantize types each tensor for a file type (llama_ftype).
@@ -122,12 +125,19 @@ std::vector<TensorPlan> PlanTensors(const SynthShape& s, const Recipe& r, const 
     // more bits on attn_v, which is 8x smaller than attn_q.
     GgmlType v_type = more;
     if (s.n_layer == 80 && v_type == GgmlType::kQ4_K) v_type = GgmlType::kQ5_K;
+    // And an 8-expert model (Mixtral) Q8_0 attn_k and attn_v, Q5_K attn_output.
+    const bool mixtral_mix = s.n_expert == 8 && r.more_bits;
+    GgmlType k_type = r.base, o_type = r.base;
+    if (mixtral_mix) {
+      k_type = v_type = GgmlType::kQ8_0;
+      o_type = GgmlType::kQ5_K;
+    }
     norm(b + "attn_norm.weight");
     if (arch.fused_qkv) {
       matrix(b + "attn_qkv.weight", r.base, s.n_embd, q_dim + 2 * kv_dim);
     } else {
       matrix(b + "attn_q.weight", r.base, s.n_embd, q_dim);
-      matrix(b + "attn_k.weight", r.base, s.n_embd, kv_dim);
+      matrix(b + "attn_k.weight", k_type, s.n_embd, kv_dim);
       matrix(b + "attn_v.weight", v_type, s.n_embd, kv_dim);
     }
     if (arch.qkv_bias) {
@@ -137,15 +147,27 @@ std::vector<TensorPlan> PlanTensors(const SynthShape& s, const Recipe& r, const 
       plan.push_back({b + "attn_k.bias", GgmlType::kF32, {kv_dim}, 0.0f, 2.0f});
       plan.push_back({b + "attn_v.bias", GgmlType::kF32, {kv_dim}, 0.0f, 0.5f});
     }
-    matrix(b + "attn_output.weight", r.base, q_dim, s.n_embd);
+    matrix(b + "attn_output.weight", o_type, q_dim, s.n_embd);
     norm(b + "ffn_norm.weight");
-    if (arch.fused_gate_up) {
+    if (s.n_expert > 0) {
+      // The router stays F32 (llama-quantize leaves ffn_gate_inp alone);
+      // each expert's matrices are stacked along a third dimension.
+      plan.push_back({b + "ffn_gate_inp.weight", GgmlType::kF32, {s.n_embd, s.n_expert}, 0.0f,
+                      0.5f});
+      auto experts = [&](std::string name, GgmlType type, int64_t cols, int64_t rows) {
+        plan.push_back({std::move(name), FitRow(type, cols), {cols, rows, s.n_expert}, 0.0f,
+                        0.02f});
+      };
+      experts(b + "ffn_gate_exps.weight", r.base, s.n_embd, s.n_ff);
+      experts(b + "ffn_up_exps.weight", r.base, s.n_embd, s.n_ff);
+      experts(b + "ffn_down_exps.weight", more, s.n_ff, s.n_embd);
+    } else if (arch.fused_gate_up) {
       matrix(b + "ffn_up.weight", r.base, s.n_embd, 2 * s.n_ff);  // gate rows, then up rows
     } else {
       matrix(b + "ffn_gate.weight", r.base, s.n_embd, s.n_ff);
       matrix(b + "ffn_up.weight", r.base, s.n_embd, s.n_ff);
     }
-    matrix(b + "ffn_down.weight", more, s.n_ff, s.n_embd);
+    if (s.n_expert == 0) matrix(b + "ffn_down.weight", more, s.n_ff, s.n_embd);
     if (arch.post_norms) {
       norm(b + "post_attention_norm.weight");
       norm(b + "post_ffw_norm.weight");
@@ -206,6 +228,10 @@ void SetArchitecture(const SynthOptions& o, gguf::GgufWriter& w) {
     // llama.cpp requires the key for phi3.
     w.Set(a + "attention.sliding_window", u32(s.sliding_window > 0 ? s.sliding_window : s.n_ctx));
   }
+  if (s.n_expert > 0) {
+    w.Set(a + "expert_count", u32(s.n_expert));
+    w.Set(a + "expert_used_count", u32(s.n_expert_used));
+  }
   if (arch.softcap) {  // Gemma 2's values
     w.Set(a + "attn_logit_softcapping", Value::Float32(50.0f));
     w.Set(a + "final_logit_softcapping", Value::Float32(30.0f));
@@ -265,6 +291,13 @@ absl::Status ValidateSynthOptions(const SynthOptions& o) {
   if (SynthHeadDim(s) % 2 != 0) return bad("the head dimension must be even");
   if (FindArch(o.arch) == nullptr) {
     return bad(absl::StrCat("--arch ", o.arch, " is not one synth writes (", ArchNames(), ")"));
+  }
+  if (s.n_expert < 0 || s.n_expert_used < 0 || (s.n_expert > 0) != (s.n_expert_used > 0) ||
+      s.n_expert_used > s.n_expert) {
+    return bad("--experts-used must be between 1 and --experts (both or neither)");
+  }
+  if (s.n_expert > 0 && !FindArch(o.arch)->experts) {
+    return bad(absl::StrCat("--arch ", o.arch, " has no experts (Mixtral is --arch llama)"));
   }
   if (FindRecipe(o.file_type) == nullptr) {
     return bad(absl::StrCat("--type ", o.file_type, " is not one synth writes (",
@@ -346,6 +379,8 @@ absl::StatusOr<HParams> SynthHParams(const SynthOptions& o) {
   hp.rope_freq_base = s.rope_freq_base;
   hp.rms_eps = s.rms_eps;
   hp.file_type = FindRecipe(o.file_type)->ftype;
+  hp.n_expert = s.n_expert;
+  hp.n_expert_used = s.n_expert_used;
   return hp;
 }
 

@@ -51,6 +51,10 @@ struct SynthShape {
   // attention.sliding_window for architectures that have one (phi3,
   // gemma2); 0: the whole context.
   int64_t sliding_window = 0;
+  // Mixtral-style experts (llama only): n_expert feed-forward experts per
+  // layer, n_expert_used per token; 0: dense.
+  int64_t n_expert = 0;
+  int64_t n_expert_used = 0;
 };
 
 // The head size of `shape` (its head_dim, else n_embd / n_head).

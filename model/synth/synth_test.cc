@@ -67,6 +67,34 @@ TEST(SynthTest, TensorTypesMatchLlamaQuantize) {
   }
 }
 
+// The Mixtral 8x7B shape: 46.7B parameters, nearly all in the experts, and
+// every layer's three stacked expert tensors in the table the planner costs.
+TEST(SynthTest, MixtralPresetHasItsExperts) {
+  SynthOptions o;
+  o.shape = *SynthPreset("mixtral-8x7b");
+  o.file_type = "Q4_K_M";
+  auto table = SynthTensorTable(o);
+  ASSERT_TRUE(table.ok()) << table.status();
+  int64_t params = 0, expert_tensors = 0;
+  for (const gguf::TensorInfo& t : *table) {
+    params += t.n_elements;
+    if (t.name.ends_with("_exps.weight")) {
+      ++expert_tensors;
+      EXPECT_EQ(t.shape.size(), 3u) << t.name;
+      EXPECT_EQ(t.shape[2], 8) << t.name;
+    }
+    if (t.name == "blk.0.attn_k.weight" || t.name == "blk.0.attn_v.weight") {
+      EXPECT_EQ(t.type, GgmlType::kQ8_0) << t.name;  // llama-quantize's 8-expert rule
+    }
+  }
+  EXPECT_EQ(expert_tensors, 3 * 32);
+  EXPECT_NEAR(static_cast<double>(params), 46.70e9, 0.05e9);
+  auto hp = SynthHParams(o);
+  ASSERT_TRUE(hp.ok());
+  EXPECT_EQ(hp->n_expert, 8);
+  EXPECT_EQ(hp->n_expert_used, 2);
+}
+
 TEST(SynthTest, SameBytesWhateverTheThreadCount) {
   SynthOptions o = Synth12L("Q4_K_M");
   o.shape.n_layer = 2;

@@ -84,8 +84,10 @@ void Rope(float* x, int64_t n_head, int64_t head_dim, int64_t n_rot,
       const int64_t a = mode == RopeMode::kNeox ? i : 2 * i;
       const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
       const float x0 = head[a], x1 = head[a + stride];
-      head[a] = x0 * c - x1 * s;
-      head[a + stride] = x0 * s + x1 * c;
+      // As GCC contracts ggml's scalar rotation (x0 c - x1 s, x0 s + x1 c):
+      // the first product fused, the second rounded.
+      head[a] = std::fma(x0, c, -(x1 * s));
+      head[a + stride] = std::fma(x0, s, x1 * c);
     }
   }
 }

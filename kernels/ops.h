@@ -40,10 +40,11 @@ enum class RopeMode {
 // freq_factors[i] (freq_factors may be nullptr: all ones; llama 3.1 stores
 // them as rope_freqs). Dimensions from n_rot to head_dim are left alone.
 // theta_i is formed as ggml does, by repeated multiplication by
-// freq_base^(-2 / n_rot) rather than by a power per pair, and cos/sin come
-// from the C library, so results match ggml's bit for bit when the compiler
-// does not fuse the rotation's multiply-adds. n_rot must be even, at most
-// head_dim and at most 1024.
+// freq_base^(-2 / n_rot) rather than by a power per pair, cos/sin come
+// from the C library, and the rotation is fused as GCC compiles ggml's
+// scalar loop (x0' = fma(x0, cos, -(x1 sin)), x1' = fma(x0, sin, x1 cos)),
+// so results match llama.cpp's x86 build bit for bit. n_rot must be even,
+// at most head_dim and at most 1024.
 //
 // With `yarn` (YaRN, ggml's rope_yarn): pair i's angle blends the
 // interpolated freq_scale * theta with the extrapolated theta by a ramp

@@ -113,6 +113,16 @@ TEST(RopeTest, PositionZeroIsIdentity) {
   EXPECT_EQ(x, y);  // cos 0 = 1, sin 0 = 0 exactly
 }
 
+// llama.cpp's own value: TinyStories-656K-Q8_0, layer 0, the first pair of
+// Q at position 8 during decode (its graph's Qcur-0 before and after
+// ggml_rope_ext). Rounding both products first gives -0.228273764.
+TEST(RopeTest, RotationFusedAsLlamaCppsBuild) {
+  float x[2] = {-0.287798077f, -0.388052493f};
+  Rope(x, 1, 2, 2, 8, 10000.0f, 1.0f);
+  EXPECT_EQ(x[1], -0.228273749f);
+  EXPECT_EQ(x[0], std::fma(-0.287798077f, std::cos(8.0f), -(-0.388052493f * std::sin(8.0f))));
+}
+
 TEST(RopeTest, YarnBlendsInterpolationAndExtrapolationByPair) {
   // 8 pairs, corr dims 2..5: pairs 0-2 keep the extrapolated angle (theta),
   // pairs 5-7 the interpolated one (freq_scale * theta), 3-4 a blend; every

@@ -6,10 +6,8 @@
 #   tests/embeddings/make_golden.sh /path/to/llama.cpp  (a CPU build someone
 #   made there, with build/bin/llama-embedding; this script builds nothing)
 set -euo pipefail
-llama="${1:?usage: make_golden.sh LLAMA_CPP_DIR}"
 here="$(cd "$(dirname "$0")" && pwd)"
-shared="${LAYERPOOL_SHARED:-$here/../../../shared}"
-commit=$(git -C "$llama" rev-parse HEAD 2>/dev/null || cat "$llama/COMMIT")
+source "$here/../support/golden_args.sh"
 texts=("Once upon a time" "The little dog ran to the park to play with a red ball."
        "Lily and Tom went to the beach. They built a big sand castle and a small one. Then the sea came and took the small castle away. Lily was sad, but Tom said they could build another one tomorrow.")
 models=(tinystories-656K/TinyStories-656K-Q8_0.gguf tinystories-656K/TinyStories-656K-F32.gguf

@@ -11,11 +11,9 @@
 # llama-simple); BUILD_DIR: layerpool's build (tests/add_rope_freqs). Builds
 # nothing.
 set -euo pipefail
-llama="${1:?usage: make_golden.sh LLAMA_CPP_DIR LAYERPOOL_BUILD_DIR}"
-build="${2:?usage: make_golden.sh LLAMA_CPP_DIR LAYERPOOL_BUILD_DIR}"
+needs_build=1
 here="$(cd "$(dirname "$0")" && pwd)"
-shared="${LAYERPOOL_SHARED:-$here/../../../shared}"
-commit=$(git -C "$llama" rev-parse HEAD 2>/dev/null || cat "$llama/COMMIT")
+source "$here/../support/golden_args.sh"
 base=models/tinystories-656K/TinyStories-656K-Q8_0.gguf
 model=$(mktemp --suffix=.gguf)
 trap 'rm -f "$model"' EXIT

@@ -5,7 +5,7 @@ made by make_golden.sh; its commit and commands are in it).
 Each shape is rebuilt with `layerpool synth` (same flags, same bytes: the
 sha256 must match the file llama.cpp ran on), then: perplexity within 0.1%
 of llama.cpp's, and greedy text equal to llama.cpp's, in one process and
-through two local workers holding half the layers each.
+through two local workers split in halves and 1 + the rest.
 Usage: check_shapes.py LAYERPOOL SHARED_DIR"""
 import hashlib, json, os, subprocess, sys, tempfile
 
@@ -34,9 +34,9 @@ with tempfile.TemporaryDirectory() as scratch:
               abs(ppl / shape["ppl"] - 1) < 1e-3, err[-300:])
         flags = shape["synth"].split()
         layers = int(flags[flags.index("--layers") + 1])
-        split = f"{layers // 2},{layers - layers // 2}"
+        splits = (f"{layers // 2},{layers - layers // 2}", f"1,{layers - 1}")
         for case in shape["greedy"]:
-            for label, extra in pipelines(split):
+            for label, extra in pipelines(*splits):
                 text = greedy(lp, model, case["prompt"], case["n_predict"], extra)
                 check(f"{name}: greedy '{case['prompt']}', {label}", text == case["text"],
                       f"{text!r} != {case['text']!r}")

@@ -9,11 +9,9 @@
 # llama.cpp: a CPU build someone made there (build/bin/llama-perplexity,
 # llama-simple); BUILD_DIR: layerpool's build. Builds nothing.
 set -euo pipefail
-llama="${1:?usage: make_golden.sh LLAMA_CPP_DIR LAYERPOOL_BUILD_DIR}"
-build="${2:?usage: make_golden.sh LLAMA_CPP_DIR LAYERPOOL_BUILD_DIR}"
+needs_build=1
 here="$(cd "$(dirname "$0")" && pwd)"
-shared="${LAYERPOOL_SHARED:-$here/../../../shared}"
-commit=$(git -C "$llama" rev-parse HEAD 2>/dev/null || cat "$llama/COMMIT")
+source "$here/../support/golden_args.sh"
 vocab=models/tinystories-656K/TinyStories-656K-Q8_0.gguf
 # name|synth flags (--vocab-from and -o are added); the check splits the
 # layers in halves over two workers. gemma2 needs 26, 42 or 46 layers: llama.cpp

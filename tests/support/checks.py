@@ -40,9 +40,10 @@ def greedy(lp, model, prompt, n_predict, extra=()):
     return json.loads(r.stdout)["text"] if r.returncode == 0 else r.stderr[-300:]
 
 
-# One process, and a pipeline of two local workers with this split.
-def pipelines(split):
-    return [("one process", []), ("2 local workers", ["--local-workers", "2", "--split", split])]
+# One process, and pipelines of two local workers split each of these ways.
+def pipelines(*splits):
+    return [("one process", [])] + [(f"2 local workers, split {s}",
+                                     ["--local-workers", "2", "--split", s]) for s in splits]
 
 
 def stop(procs):

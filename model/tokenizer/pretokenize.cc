@@ -76,7 +76,8 @@ struct Gpt2Split {};
 struct Llama3Split {
   size_t max_digits;
 };
-using Step = std::variant<Gpt2Split, Llama3Split, RunPattern>;
+struct TekkenSplit {};
+using Step = std::variant<Gpt2Split, Llama3Split, TekkenSplit, RunPattern>;
 
 std::vector<Step> Steps(PreType type) {
   const CharClass numbers{kNumber, {}};
@@ -87,6 +88,8 @@ std::vector<Step> Steps(PreType type) {
       return {Llama3Split{3}};
     case PreType::kQwen2:
       return {Llama3Split{1}};
+    case PreType::kTekken:
+      return {TekkenSplit{}};
     case PreType::kStarcoder:  // "\p{N}", then GPT-2
       return {Run(numbers, 1, 1), Gpt2Split{}};
     case PreType::kFalcon:  // "[\p{P}\$\+<=>\^~\|`]+", GPT-2, "[0-9][0-9][0-9]"
@@ -117,6 +120,8 @@ Segments Split(PreType type, const std::vector<uint32_t>& cpts) {
   for (const Step& step : Steps(type)) {
     if (std::holds_alternative<Gpt2Split>(step)) {
       segments = SplitGpt2(cpts, segments);
+    } else if (std::holds_alternative<TekkenSplit>(step)) {
+      segments = SplitTekken(cpts, segments);
     } else if (const auto* llama3 = std::get_if<Llama3Split>(&step)) {
       segments = SplitLlama3(cpts, segments, llama3->max_digits);
     } else {
@@ -176,6 +181,8 @@ constexpr NamedPre kPreTokenizers[] = {
     {"exaone", Pre(PreType::kStarcoder)},
     {"minerva-7b", Pre(PreType::kStarcoder)},
     {"megrez", Pre(PreType::kQwen2)},
+    {"tekken", {.type = PreType::kTekken, .ignore_merges = true, .clean_spaces = false,
+                .force_add_bos = true}},
 };
 
 }  // namespace

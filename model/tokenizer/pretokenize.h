@@ -27,6 +27,7 @@ enum class PreType {
   kDeepseekCoder,  // deepseek-coder
   kFalcon,         // falcon
   kStarcoder,      // starcoder, refact, command-r, smollm, codeshell, ...
+  kTekken,         // tekken (Mistral-Nemo)
 };
 
 // What a tokenizer.ggml.pre name selects, with the vocabulary flags llama.cpp

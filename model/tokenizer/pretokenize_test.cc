@@ -36,6 +36,21 @@ TEST(PreTokenizeTest, Llama3AndQwen2) {
   EXPECT_THAT(Split(PreType::kLlama3, "a   b"), ElementsAre(1, 2, 2));
 }
 
+// Mistral-Nemo's tekken, as llama.cpp's std::regex splits it: case splits
+// ASCII words, a non-ASCII letter counts as either case, digits go alone,
+// others take [\r\n/]* after them.
+TEST(PreTokenizeTest, Tekken) {
+  EXPECT_THAT(Split(PreType::kTekken, "HelloWORLD"), ElementsAre(5, 5));
+  EXPECT_THAT(Split(PreType::kTekken, " Hello  world"), ElementsAre(6, 1, 6));
+  EXPECT_THAT(Split(PreType::kTekken, "\xC3\x89ric"), ElementsAre(4));         // Éric
+  EXPECT_THAT(Split(PreType::kTekken, "\xC3\x89" "COLE"), ElementsAre(1, 4));     // ÉCOLE
+  EXPECT_THAT(Split(PreType::kTekken, "3.14"), ElementsAre(1, 1, 1, 1));
+  EXPECT_THAT(Split(PreType::kTekken, "a/\n"), ElementsAre(1, 2));
+  EXPECT_THAT(Split(PreType::kTekken, "x \n\n y"), ElementsAre(1, 3, 2));
+  EXPECT_THAT(Split(PreType::kTekken, ".Net"), ElementsAre(4));
+  EXPECT_THAT(Split(PreType::kTekken, "a  "), ElementsAre(1, 2));
+}
+
 TEST(PreTokenizeTest, RegexListsOfOtherVocabularies) {
   EXPECT_THAT(Split(PreType::kDefault, "1234"), ElementsAre(3, 1));
   EXPECT_THAT(Split(PreType::kDefault, "a+b"), ElementsAre(1, 1, 1));
@@ -55,7 +70,9 @@ TEST(PreTokenizeTest, Names) {
   EXPECT_TRUE(FindPreTokenizer("llama-bpe")->ignore_merges);
   EXPECT_EQ(FindPreTokenizer("refact")->type, PreType::kStarcoder);
   EXPECT_FALSE(FindPreTokenizer("qwen2")->clean_spaces);
-  EXPECT_FALSE(FindPreTokenizer("tekken").has_value());
+  EXPECT_TRUE(FindPreTokenizer("tekken")->ignore_merges);
+  EXPECT_TRUE(FindPreTokenizer("tekken")->force_add_bos);
+  EXPECT_FALSE(FindPreTokenizer("tekken-v9").has_value());
 }
 
 }  // namespace

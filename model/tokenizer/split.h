@@ -24,6 +24,10 @@ Segments SplitGpt2(std::span<const uint32_t> cpts, const Segments& segments);
 Segments SplitLlama3(std::span<const uint32_t> cpts, const Segments& segments,
                      size_t max_digits);
 
+// Mistral-Nemo's tekken expression as llama.cpp's std::regex runs it on
+// category-collapsed text (split_tekken.cc).
+Segments SplitTekken(std::span<const uint32_t> cpts, const Segments& segments);
+
 // A class of code points as a bracket expression of the source regexes sees
 // it: any of the categories in `flags` (kNumber, kLetter, kPunctuation of a
 // non-whitespace code point, or kWhitespace for \s), or any code point in

@@ -45,6 +45,7 @@ absl::StatusOr<StageOptions> EngineFlags::ToStageOptions() const {
   o.rope_freq_base = rope_freq_base;
   o.rope_freq_scale = rope_freq_scale;
   o.ntk_alpha = ntk_alpha;
+  o.n_ctx = ctx;
   return o;
 }
 

@@ -101,6 +101,9 @@ int RunSynth(std::span<char* const> args) {
   int64_t sliding_window = 0;
   flags.Int("sliding-window", "N", &sliding_window,
             "phi3, gemma2: attention.sliding_window (default: the whole --ctx)");
+  int64_t longrope_original_ctx = 0;
+  flags.Int("longrope-original-ctx", "N", &longrope_original_ctx,
+            "phi3: Phi-3's LongRoPE (rope_factors_long/short.weight) with this original context");
   int64_t experts = 0, experts_used = 0;
   flags.Int("experts", "N", &experts,
             "Mixtral-style mixture of experts: N feed-forward experts per layer (llama)");
@@ -159,6 +162,7 @@ int RunSynth(std::span<char* const> args) {
     return 2;
   }
   s.sliding_window = sliding_window;
+  s.longrope_original_ctx = longrope_original_ctx;
   if (experts) {
     s.n_expert = experts;
     s.n_expert_used = experts_used ? experts_used : std::min<int64_t>(2, experts);

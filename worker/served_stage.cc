@@ -177,6 +177,7 @@ absl::StatusOr<std::unique_ptr<ServedStage>> ServedStage::Load(
   options.rope_freq_base = r.rope_freq_base();
   options.rope_freq_scale = r.rope_freq_scale();
   options.ntk_alpha = r.ntk_alpha() == 0 ? 1 : r.ntk_alpha();
+  options.n_ctx = r.n_ctx();
   LP_ASSIGN_OR_RETURN(s->stage_, Stage::Create(*s->file_, options),
                       "loading layers ", layers);
   // A one-token cache proves the KV type suits the model (q8_0 needs a head

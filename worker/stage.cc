@@ -62,6 +62,13 @@ absl::StatusOr<std::unique_ptr<Stage>> Stage::Create(
     }
     stage->yarn_ = std::move(yarn);
   }
+  const StageWeights& w = *stage->weights_;
+  const int64_t original_ctx = hp.rope_yarn_orig_ctx > 0 ? hp.rope_yarn_orig_ctx : hp.n_ctx_train;
+  const int64_t n_ctx = options.n_ctx > 0 ? options.n_ctx : DefaultContext(hp);
+  const std::vector<float>& factors = !w.rope_freqs().empty() ? w.rope_freqs()
+                                      : n_ctx > original_ctx  ? w.rope_factors_long()
+                                                              : w.rope_factors_short();
+  stage->rope_factors_ = factors.empty() ? nullptr : factors.data();
   stage->pool_ = std::make_unique<kernels::ThreadPool>(options.threads);
   stage->kv_type_ = options.kv_type;
   return stage;
@@ -176,8 +183,7 @@ void Stage::Layer(int64_t layer, const StageBatch& b) {
     }
   }
   const int64_t local = layer - weights_->first_layer();
-  const float* rope_freqs =
-      weights_->rope_freqs().empty() ? nullptr : weights_->rope_freqs().data();
+  const float* rope_freqs = rope_factors_;
   for (int64_t t = 0; t < n; ++t) {
     kernels::Rope(&q_[t * q_dim], hp_.n_head, hp_.head_dim, hp_.n_rot, b.positions[t],
                   static_cast<float>(rope_base_), static_cast<float>(rope_scale_), rope_mode_,

@@ -48,6 +48,11 @@ struct StageOptions {
   double rope_freq_base = 0;
   double rope_freq_scale = 0;
   double ntk_alpha = 1;
+  // The context of each sequence this stage serves (0: DefaultContext).
+  // Phi-3's LongRoPE rotates with its long factors when it exceeds the
+  // original context (rope.scaling.original_context_length), else with its
+  // short ones, as llama.cpp picks them from its per-sequence context.
+  int64_t n_ctx = 0;
 };
 
 struct StageBatch {
@@ -109,6 +114,9 @@ class Stage {
   float q_scale_ = 0;
   // YaRN (or an attention factor other than 1); null: plain RoPE.
   std::unique_ptr<kernels::RopeYarn> yarn_;
+  // Per-pair RoPE divisors (Llama 3.1's rope_freqs, or Phi-3's long or
+  // short factors), null when the model has none.
+  const float* rope_factors_ = nullptr;
   GgmlType kv_type_ = GgmlType::kF16;
   std::unique_ptr<StageWeights> weights_;
   std::unique_ptr<kernels::ThreadPool> pool_;

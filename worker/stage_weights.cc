@@ -117,8 +117,12 @@ absl::StatusOr<std::unique_ptr<StageWeights>> StageWeights::Load(
   Loader load(file, w->map_);
   const int64_t q_dim = hp.n_head * hp.head_dim;
   const int64_t kv_dim = hp.n_head_kv * hp.head_dim;
-  if (file.FindTensor("rope_freqs.weight") != nullptr) {
-    LP_ASSIGN_OR_RETURN(w->rope_freqs_, load.GetVector("rope_freqs.weight", hp.n_rot / 2));
+  for (auto [name, out] : {std::pair{"rope_freqs.weight", &w->rope_freqs_},
+                           std::pair{"rope_factors_long.weight", &w->rope_factors_long_},
+                           std::pair{"rope_factors_short.weight", &w->rope_factors_short_}}) {
+    if (file.FindTensor(name) != nullptr) {
+      LP_ASSIGN_OR_RETURN(*out, load.GetVector(name, hp.n_rot / 2));
+    }
   }
   if (need_embd) {
     LP_ASSIGN_OR_RETURN(w->token_embd_,

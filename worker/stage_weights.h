@@ -71,6 +71,10 @@ class StageWeights {
   // Llama 3.1's per-pair RoPE factors (rope_freqs.weight, n_rot / 2 floats,
   // held by every stage); empty when the model has none.
   const std::vector<float>& rope_freqs() const { return rope_freqs_; }
+  // Phi-3's LongRoPE factors (rope_factors_long/short.weight, n_rot / 2
+  // floats each, held by every stage); empty when the model has none.
+  const std::vector<float>& rope_factors_long() const { return rope_factors_long_; }
+  const std::vector<float>& rope_factors_short() const { return rope_factors_short_; }
   const LayerWeights& layer(int64_t i) const { return layers_[i - first_]; }
 
   // Bytes of weights this stage reads per token (for bandwidth figures):
@@ -89,7 +93,7 @@ class StageWeights {
   bool has_output_ = false;
   Matrix token_embd_;
   std::vector<float> output_norm_;
-  std::vector<float> rope_freqs_;
+  std::vector<float> rope_freqs_, rope_factors_long_, rope_factors_short_;
   Matrix output_;
   std::vector<LayerWeights> layers_;
   uint64_t weight_bytes_ = 0;

@@ -58,6 +58,9 @@ struct ArchSpec {
   // expert_used_count experts (softmax, renormalised weights) in
   // ffn_{gate,up,down}_exps.
   bool experts = false;
+  // Phi-3's LongRoPE: rope_factors_long/short.weight, picked by context
+  // (worker/stage.h, StageOptions::n_ctx).
+  bool long_short_rope = false;
 };
 
 // The spec of `name`, or nullptr for an architecture layerpool cannot run.

@@ -52,8 +52,9 @@ absl::Status CheckSupported(const gguf::GgufFile& file, const HParams& hp) {
     if (absl::StrContains(t.name, "attn_qkv") && !arch->fused_qkv) {
       return Unsupported(absl::StrCat("fused QKV (", t.name, ")"));
     }
-    if (absl::StrContains(t.name, "rope_factors")) {
-      return Unsupported(absl::StrCat("Phi-3's long/short RoPE factors (", t.name, ")"));
+    if (absl::StrContains(t.name, "rope_factors") && !arch->long_short_rope) {
+      return Unsupported(absl::StrCat("long/short RoPE factors in ", hp.architecture, " (",
+                                      t.name, ")"));
     }
     const bool qkv_bias = absl::EndsWith(t.name, ".attn_q.bias") ||
                           absl::EndsWith(t.name, ".attn_k.bias") ||

@@ -68,6 +68,13 @@ TEST(CheckSupported, PlainLlamaRuns) {
   });
   EXPECT_EQ(shared.code(), absl::StatusCode::kUnimplemented);
   EXPECT_THAT(shared.message(), HasSubstr("blk.0.ffn_up_shexp.weight"));
+  // Phi-3's LongRoPE factors are phi3's; in llama they are refused.
+  auto longrope = [](gguf::GgufWriter& w) {
+    EXPECT_TRUE(w.AddTensor("rope_factors_long.weight", GgmlType::kF32, {4},
+                            std::vector<uint8_t>(16)).ok());
+  };
+  EXPECT_TRUE(Check(longrope, "phi3").ok());
+  EXPECT_THAT(Check(longrope).message(), HasSubstr("long/short RoPE factors in llama"));
   // Llama 3.1's RoPE factors.
   EXPECT_TRUE(Check([](gguf::GgufWriter& w) {
                 EXPECT_TRUE(w.AddTensor("rope_freqs.weight", GgmlType::kF32, {4},

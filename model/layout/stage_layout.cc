@@ -68,8 +68,11 @@ bool StageHoldsTensor(absl::string_view name, int64_t first, int64_t end,
   const bool is_last = end == n_layer;
   if (name == "token_embd.weight") return first == 0 || (is_last && tied_output);
   if (name == "output_norm.weight" || name == "output.weight") return is_last;
-  // Llama 3.1's RoPE factors: every layer rotates with them.
-  if (name == "rope_freqs.weight") return true;
+  // Llama 3.1's and Phi-3's RoPE factors: every layer rotates with them.
+  if (name == "rope_freqs.weight" || name == "rope_factors_long.weight" ||
+      name == "rope_factors_short.weight") {
+    return true;
+  }
   return false;
 }
 

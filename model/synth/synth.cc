@@ -39,8 +39,9 @@ struct Recipe {
   const char* name;
   int64_t ftype;
   GgmlType base;    // token_embd and the layer matrices
-  GgmlType output;  // output.weight
+  GgmlType output;  // output.weight, or token_embd when there is none
   bool more_bits;   // Q6_K for attn_v / ffn_down of use_more_bits layers
+  GgmlType fused_qkv = GgmlType::kF32;  // attn_qkv when not base (F32: base)
 };
 
 const Recipe kRecipes[] = {
@@ -49,7 +50,7 @@ const Recipe kRecipes[] = {
     {"BF16", 32, GgmlType::kBF16, GgmlType::kBF16, false},
     {"Q8_0", 7, GgmlType::kQ8_0, GgmlType::kQ8_0, false},
     {"Q4_0", 2, GgmlType::kQ4_0, GgmlType::kQ6_K, false},
-    {"Q4_K_M", 15, GgmlType::kQ4_K, GgmlType::kQ6_K, true},
+    {"Q4_K_M", 15, GgmlType::kQ4_K, GgmlType::kQ6_K, true, GgmlType::kQ5_K},
     {"Q6_K", 18, GgmlType::kQ6_K, GgmlType::kQ6_K, false},
 };
 
@@ -112,11 +113,12 @@ std::vector<TensorPlan> PlanTensors(const SynthShape& s, const Recipe& r, const 
   auto norm = [&](std::string name) {
     plan.push_back({std::move(name), GgmlType::kF32, {s.n_embd}, 1.0f, 0.05f});
   };
-  matrix("token_embd.weight", r.base, s.n_embd, s.n_vocab);
+  // Gemma's head is always the embedding table, which llama-quantize then
+  // types as an output head.
+  const bool tied = arch.scale_embeddings;
+  matrix("token_embd.weight", tied ? r.output : r.base, s.n_embd, s.n_vocab);
   norm("output_norm.weight");
-  if (!arch.scale_embeddings) {  // Gemma's head is always the embedding table
-    matrix("output.weight", r.output, s.n_embd, s.n_vocab);
-  }
+  if (!tied) matrix("output.weight", r.output, s.n_embd, s.n_vocab);
   for (int64_t i = 0; i < s.n_layer; ++i) {
     const std::string b = absl::StrCat("blk.", i, ".");
     const GgmlType more =
@@ -134,7 +136,8 @@ std::vector<TensorPlan> PlanTensors(const SynthShape& s, const Recipe& r, const 
     }
     norm(b + "attn_norm.weight");
     if (arch.fused_qkv) {
-      matrix(b + "attn_qkv.weight", r.base, s.n_embd, q_dim + 2 * kv_dim);
+      matrix(b + "attn_qkv.weight", r.fused_qkv != GgmlType::kF32 ? r.fused_qkv : r.base,
+             s.n_embd, q_dim + 2 * kv_dim);
     } else {
       matrix(b + "attn_q.weight", r.base, s.n_embd, q_dim);
       matrix(b + "attn_k.weight", k_type, s.n_embd, kv_dim);
@@ -228,6 +231,15 @@ void SetArchitecture(const SynthOptions& o, gguf::GgufWriter& w) {
     // llama.cpp requires the key for phi3.
     w.Set(a + "attention.sliding_window", u32(s.sliding_window > 0 ? s.sliding_window : s.n_ctx));
   }
+  if (s.longrope_original_ctx > 0) {
+    // As Phi-3's converter: sqrt(1 + ln(scale) / ln(original)) past it.
+    const double scale = static_cast<double>(s.n_ctx) / static_cast<double>(s.longrope_original_ctx);
+    const double attn_factor =
+        scale <= 1 ? 1.0
+                   : std::sqrt(1 + std::log(scale) / std::log(double(s.longrope_original_ctx)));
+    w.Set(a + "rope.scaling.original_context_length", u32(s.longrope_original_ctx));
+    w.Set(a + "rope.scaling.attn_factor", Value::Float32(static_cast<float>(attn_factor)));
+  }
   if (s.n_expert > 0) {
     w.Set(a + "expert_count", u32(s.n_expert));
     w.Set(a + "expert_used_count", u32(s.n_expert_used));
@@ -296,6 +308,9 @@ absl::Status ValidateSynthOptions(const SynthOptions& o) {
       s.n_expert_used > s.n_expert) {
     return bad("--experts-used must be between 1 and --experts (both or neither)");
   }
+  if (s.longrope_original_ctx < 0 || (s.longrope_original_ctx > 0 && !FindArch(o.arch)->long_short_rope)) {
+    return bad(absl::StrCat("--longrope-original-ctx is for phi3 (and not negative)"));
+  }
   if (s.n_expert > 0 && !FindArch(o.arch)->experts) {
     return bad(absl::StrCat("--arch ", o.arch, " has no experts (Mixtral is --arch llama)"));
   }
@@ -337,6 +352,23 @@ std::vector<float> Llama3RopeFactors(const SynthShape& s) {
   return factors;
 }
 
+std::vector<std::pair<std::string, std::vector<float>>> RopeFactorTensors(const SynthShape& s) {
+  std::vector<std::pair<std::string, std::vector<float>>> out;
+  if (std::vector<float> f = Llama3RopeFactors(s); !f.empty()) {
+    out.emplace_back("rope_freqs.weight", std::move(f));
+  }
+  if (s.longrope_original_ctx > 0) {
+    std::vector<float> long_factors, short_factors;
+    for (int64_t i = 0; i < SynthHeadDim(s) / 2; ++i) {
+      long_factors.push_back(1.0f + 0.5f * static_cast<float>(i));
+      short_factors.push_back(1.0f + 0.05f * static_cast<float>(i));
+    }
+    out.emplace_back("rope_factors_long.weight", std::move(long_factors));
+    out.emplace_back("rope_factors_short.weight", std::move(short_factors));
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<gguf::TensorInfo>> SynthTensorTable(const SynthOptions& o) {
   LP_RETURN_IF_ERROR(ValidateSynthOptions(o));
   std::vector<gguf::TensorInfo> table;
@@ -351,9 +383,9 @@ absl::StatusOr<std::vector<gguf::TensorInfo>> SynthTensorTable(const SynthOption
                       static_cast<uint64_t>(info.n_elements / t.shape[0]);
     table.push_back(std::move(info));
   }
-  if (const std::vector<float> f = Llama3RopeFactors(o.shape); !f.empty()) {
+  for (const auto& [name, f] : RopeFactorTensors(o.shape)) {
     gguf::TensorInfo info;
-    info.name = "rope_freqs.weight";
+    info.name = name;
     info.shape = {static_cast<int64_t>(f.size())};
     info.n_elements = static_cast<int64_t>(f.size());
     info.size_bytes = 4 * f.size();
@@ -418,11 +450,11 @@ absl::Status WriteSynthModel(const SynthOptions& options, const std::string& pat
           return FillRows(*t, tensor_seed, threads, first, n, out);
         }));
   }
-  if (const std::vector<float> f = Llama3RopeFactors(o.shape); !f.empty()) {
+  for (const auto& [name, f] : RopeFactorTensors(o.shape)) {
     std::vector<uint8_t> bytes(4 * f.size());
     std::memcpy(bytes.data(), f.data(), bytes.size());
-    LP_RETURN_IF_ERROR(w.AddTensor("rope_freqs.weight", GgmlType::kF32,
-                                   {static_cast<int64_t>(f.size())}, std::move(bytes)));
+    LP_RETURN_IF_ERROR(
+        w.AddTensor(name, GgmlType::kF32, {static_cast<int64_t>(f.size())}, std::move(bytes)));
   }
   return w.WriteFile(path, progress);
 }

@@ -10,13 +10,17 @@
 // Tensor types follow llama-quantize's mix for the chosen file type (e.g.
 // Q4_K_M: Q6_K for output.weight and for attn_v / ffn_down of the layers
 // llama.cpp's use_more_bits picks, Q5_K for the other attn_v of an 80-layer
-// model, Q4_K elsewhere), so a synth file of the synth-12L shape has the
-// same per-tensor types as llama.cpp's own.
+// model, Q5_K for a fused attn_qkv, Q6_K for Gemma's tied embedding table,
+// Q8_0 attn_k / attn_v and Q5_K attn_output with 8 experts, Q4_K elsewhere),
+// and the quantizers are llama.cpp's: synth's Q8_0 and Q4_K_M files of each
+// architecture equal, tensor for tensor, what llama-quantize makes of the
+// same weights in F32 (tests/shapes/check_quantize.py).
 #ifndef LAYERPOOL_MODEL_SYNTH_SYNTH_H_
 #define LAYERPOOL_MODEL_SYNTH_SYNTH_H_
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -55,6 +59,11 @@ struct SynthShape {
   // layer, n_expert_used per token; 0: dense.
   int64_t n_expert = 0;
   int64_t n_expert_used = 0;
+  // Phi-3's LongRoPE (phi3 only): > 0 writes rope_factors_long/short.weight
+  // (made-up factors, long ones growing faster) with this
+  // rope.scaling.original_context_length, and the attn_factor Phi-3's
+  // converter derives from it and n_ctx.
+  int64_t longrope_original_ctx = 0;
 };
 
 // The head size of `shape` (its head_dim, else n_embd / n_head).
@@ -62,6 +71,11 @@ int64_t SynthHeadDim(const SynthShape& shape);
 
 // The rope_freqs.weight values for `shape` (empty without Llama 3.1 scaling).
 std::vector<float> Llama3RopeFactors(const SynthShape& shape);
+
+// Every per-pair RoPE factor tensor `shape` has, by name: rope_freqs.weight
+// (Llama 3.1), rope_factors_long/short.weight (LongRoPE).
+std::vector<std::pair<std::string, std::vector<float>>> RopeFactorTensors(
+    const SynthShape& shape);
 
 // Named shapes: "llama-1b" (the synth-1B shape of ../shared/golden/
 // peer-speed.md), "llama-8b", "llama-70b", "llama-405b" (Llama 3.x shapes),

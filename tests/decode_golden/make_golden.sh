@@ -30,6 +30,8 @@ runs=(
   "models/synth-12L/synth-12L-Q4_K_M.gguf|Once upon a time|1|true|0"
   "shape qwen2 Q8_0|Once upon a time|1|true|0"
   "shape phi3 sliding window 24|Once upon a time|1|false|1e-3"
+  "shape phi3 LongRoPE, long|Once upon a time|1|true|0"
+  "shape phi3 LongRoPE, short|Once upon a time|1|true|0"
   "shape gemma2 Q8_0, head dim 32|Once upon a time|1|true|0"
   "shape mixtral 8 experts Q8_0|Once upon a time|1|true|0"
   "shape mixtral 8 experts Q4_K_M|Once upon a time|1|true|0"

@@ -26,6 +26,8 @@ shapes=(
   "phi3 (fused QKV and gate/up, Q scaled before attention)|--arch phi3 --dim 64 --layers 4 --heads 4 --kv-heads 2 --ffn 128 --type F32 --ctx 512 --seed 31"
   "phi3 Q8_0|--arch phi3 --dim 128 --layers 4 --heads 8 --kv-heads 8 --ffn 256 --type Q8_0 --ctx 512 --seed 32"
   "phi3 sliding window 24|--arch phi3 --dim 64 --layers 4 --heads 4 --kv-heads 2 --ffn 128 --type F32 --ctx 512 --sliding-window 24 --seed 33"
+  "phi3 LongRoPE, long factors (original context 32 < every context used)|--arch phi3 --dim 64 --layers 4 --heads 4 --kv-heads 2 --ffn 128 --type Q8_0 --ctx 512 --longrope-original-ctx 32 --seed 34"
+  "phi3 LongRoPE, short factors (original context 1024)|--arch phi3 --dim 64 --layers 4 --heads 4 --kv-heads 2 --ffn 128 --type Q8_0 --ctx 512 --longrope-original-ctx 1024 --seed 35"
   "gemma2 (soft caps, post-norms, GELU, scaled embeddings, window 16 on even layers)|--arch gemma2 --dim 64 --layers 26 --heads 4 --kv-heads 2 --ffn 128 --type F32 --ctx 512 --sliding-window 16 --seed 41"
   "mixtral (llama with 4 experts, 2 per token)|--dim 64 --layers 4 --heads 4 --kv-heads 2 --ffn 128 --experts 4 --experts-used 2 --type F32 --ctx 512 --seed 51"
   "mixtral 8 experts Q8_0|--dim 128 --layers 4 --heads 8 --kv-heads 2 --ffn 192 --experts 8 --experts-used 2 --type Q8_0 --ctx 512 --seed 52"

@@ -33,6 +33,7 @@ runs=(
   "shape phi3 LongRoPE, long|Once upon a time|1|true|0"
   "shape phi3 LongRoPE, short|Once upon a time|1|true|0"
   "shape gemma2 Q8_0, head dim 32|Once upon a time|1|true|0"
+  "shape gemma2 27B-style|Once upon a time|1|true|0"
   "shape mixtral 8 experts Q8_0|Once upon a time|1|true|0"
   "shape mixtral 8 experts Q4_K_M|Once upon a time|1|true|0"
 )

@@ -32,6 +32,7 @@ shapes=(
   "mixtral (llama with 4 experts, 2 per token)|--dim 64 --layers 4 --heads 4 --kv-heads 2 --ffn 128 --experts 4 --experts-used 2 --type F32 --ctx 512 --seed 51"
   "mixtral 8 experts Q8_0|--dim 128 --layers 4 --heads 8 --kv-heads 2 --ffn 192 --experts 8 --experts-used 2 --type Q8_0 --ctx 512 --seed 52"
   "mixtral 8 experts Q4_K_M (Q8_0 attn_k/v, Q5_K attn_output, Q6_K ffn_down_exps as llama-quantize)|--dim 256 --layers 4 --heads 8 --kv-heads 2 --ffn 256 --experts 8 --experts-used 2 --type Q4_K_M --ctx 512 --seed 53"
+  "gemma2 27B-style (46 layers: Q scaled by embedding / heads, not head dim)|--arch gemma2 --dim 64 --layers 46 --heads 4 --kv-heads 2 --head-dim 32 --ffn 128 --type Q8_0 --ctx 512 --sliding-window 16 --seed 43"
   "gemma2 Q8_0, head dim 32|--arch gemma2 --dim 128 --layers 26 --heads 8 --kv-heads 4 --head-dim 32 --ffn 256 --type Q8_0 --ctx 512 --sliding-window 40 --seed 42"
 )
 model=$(mktemp --suffix=.gguf)

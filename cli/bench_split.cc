@@ -100,6 +100,7 @@ absl::StatusOr<std::vector<RunFigures>> BenchSplit(
   f.tensor_split.clear();
   LP_RETURN_IF_ERROR(f.Apply(engine, &options));
   options.workers = workers->addresses();
+  options.token = workers->token();
   options.threads = threads;
   LP_ASSIGN_OR_RETURN(auto cluster, Cluster::Start(std::move(options)));
   const int32_t n_vocab = static_cast<int32_t>(cluster->hparams().n_vocab);

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "coordinator/planner.h"
+#include "proto/peer_token.h"
 #include "worker/kv_cache.h"
 
 namespace layerpool::cli {
@@ -17,6 +18,10 @@ void ClusterFlags::Register(FlagSet& flags) {
                "element type of the hidden states sent between stages");
   flags.Int("max-sequences", "N", &max_sequences,
             "sequences in flight at once; each stage reserves KV cache for N contexts");
+  flags.String("token-file", "FILE", &token_file,
+               "the workers' shared secret (first line, 16+ characters): every call to a "
+               "worker carries it; give the workers the same file (run --local-workers makes "
+               "its own)");
 }
 
 absl::Status ClusterFlags::Apply(const EngineFlags& engine, ClusterOptions* o) const {
@@ -39,6 +44,9 @@ absl::Status ClusterFlags::Apply(const EngineFlags& engine, ClusterOptions* o) c
   }
   if (max_sequences < 1 || max_sequences > 4096) {
     return absl::InvalidArgumentError("--max-sequences must be in [1, 4096]");
+  }
+  if (!token_file.empty()) {
+    LP_ASSIGN_OR_RETURN(o->token, ReadPeerToken(token_file), "--token-file");
   }
   o->model_path = engine.model;
   o->max_sequences = static_cast<int>(max_sequences);

@@ -18,6 +18,7 @@ struct ClusterFlags {
   std::string tensor_split;    // ratios "0.25,0.75"
   std::string activation_type = "f32";
   int64_t max_sequences = 8;
+  std::string token_file;  // the workers' shared secret
 
   void Register(FlagSet& flags);
   // Fills the split, wire type and engine settings of `options`;

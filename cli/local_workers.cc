@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "proto/peer_token.h"
 
 namespace layerpool::cli {
 namespace {
@@ -53,6 +54,22 @@ absl::StatusOr<std::unique_ptr<LocalWorkers>> LocalWorkers::Start(int count,
   if (len <= 0) return absl::InternalError("cannot find this program's path");
   self[len] = '\0';
   const std::string threads_arg = std::to_string(threads);
+  // A fresh shared secret, in a file only we can read, for the workers'
+  // --token-file: nothing else on this host can drive them.
+  w->token_ = RandomPeerToken();
+  char token_path[] = "/tmp/layerpool-token-XXXXXX";
+  const int token_fd = mkstemp(token_path);  // mode 0600
+  if (token_fd < 0 || write(token_fd, w->token_.data(), w->token_.size()) !=
+                          static_cast<ssize_t>(w->token_.size())) {
+    if (token_fd >= 0) close(token_fd);
+    return absl::InternalError(absl::StrCat("writing the workers' token: ", std::strerror(errno)));
+  }
+  close(token_fd);
+  // Every worker has read it once it reports its address.
+  struct Unlink {
+    const char* path;
+    ~Unlink() { unlink(path); }
+  } unlink_token{token_path};
   for (int i = 0; i < count; ++i) {
     int out[2];
     if (pipe2(out, O_CLOEXEC) != 0) {
@@ -67,8 +84,9 @@ absl::StatusOr<std::unique_ptr<LocalWorkers>> LocalWorkers::Start(int count,
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(1);  // the parent died before prctl
       dup2(out[1], STDOUT_FILENO);
-      const char* argv[] = {self, "worker", "--listen", "127.0.0.1:0",
-                            "--threads", threads_arg.c_str(), nullptr};
+      const char* argv[] = {self,          "worker",      "--listen",
+                            "127.0.0.1:0", "--threads",   threads_arg.c_str(),
+                            "--token-file", token_path,  nullptr};
       execv(self, const_cast<char* const*>(argv));
       _exit(127);
     }

@@ -27,12 +27,16 @@ class LocalWorkers {
   ~LocalWorkers();
 
   const std::vector<std::string>& addresses() const { return addresses_; }
+  // The shared secret the workers were started with (--token-file): give it
+  // to the coordinator (ClusterOptions::token).
+  const std::string& token() const { return token_; }
   const std::vector<pid_t>& pids() const { return pids_; }
 
  private:
   LocalWorkers() = default;
   std::vector<pid_t> pids_;
   std::vector<std::string> addresses_;
+  std::string token_;
 };
 
 }  // namespace layerpool::cli

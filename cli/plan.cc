@@ -19,6 +19,7 @@
 #include "model/quant/types.h"
 #include "model/synth/synth.h"
 #include "nlohmann/json.hpp"
+#include "proto/peer_token.h"
 #include "worker/kv_cache.h"
 
 namespace layerpool::cli {
@@ -123,6 +124,8 @@ int RunPlan(std::span<char* const> args) {
                absl::StrCat("quantization of --shape: ", absl::StrJoin(SynthFileTypes(), ", ")));
   flags.String("devices", "SIZE,...", &devices, "memory of each device, in stage order (24GiB)");
   flags.String("workers", "HOST:PORT,...", &workers, "ask these workers for their free memory");
+  std::string token_file;
+  flags.String("token-file", "FILE", &token_file, "with --workers: their shared secret");
   flags.Int("ctx", "N", &ctx, "context per sequence (default: serve's, the model's up to 4096)");
   flags.String("kv-type", "TYPE", &kv_type, "KV cache element type: f16, f32 or q8_0");
   flags.Int("batch", "N", &batch, "token rows per micro-batch (sizes the scratch buffers)");
@@ -166,8 +169,14 @@ int RunPlan(std::span<char* const> args) {
       request.workers.push_back({absl::StrCat("device", i++), *bytes});
     }
   } else {
+    std::string token;
+    if (!token_file.empty()) {
+      auto read = ReadPeerToken(token_file);
+      if (!read.ok()) return ReportError(Annotate(read.status(), "--token-file"));
+      token = *read;
+    }
     for (absl::string_view w : absl::StrSplit(workers, ',', absl::SkipWhitespace())) {
-      auto link = WorkerLink::Connect(std::string(w));
+      auto link = WorkerLink::Connect(std::string(w), token);
       if (!link.ok()) return ReportError(link.status());
       request.workers.push_back({std::string(w), (*link)->hello().free_memory_bytes()});
     }

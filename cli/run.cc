@@ -156,6 +156,7 @@ absl::Status GenerateOnWorkers(const EngineFlags& engine, const ClusterFlags& cl
   ClusterOptions options;
   LP_RETURN_IF_ERROR(cluster_flags.Apply(engine, &options));
   options.workers = workers->addresses();
+  options.token = workers->token();
   options.threads = threads;
   options.log = [](const std::string& line) { std::cerr << line << "\n"; };
   if (http_flags.enabled()) {

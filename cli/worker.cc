@@ -11,8 +11,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/human_bytes.h"
+#include "base/status_macros.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "proto/peer_token.h"
 #include "worker/device.h"
 #include "worker/service.h"
 
@@ -56,12 +58,17 @@ int RunWorker(std::span<char* const> args) {
   std::string device_text = "cpu";
   FlagSet flags(
       "worker [--listen HOST:PORT] [--threads N] [--mem-limit BYTES] "
-      "[--device cpu|cuda:N]",
+      "[--device cpu|cuda:N] [--token-file FILE]",
       kDescription);
   flags.String("listen", "HOST:PORT", &listen,
                "address to serve on; port 0 picks a free one (printed on\n"
-               "stdout). 0.0.0.0:PORT accepts other hosts: the API has no\n"
-               "authentication, so only on a trusted network");
+               "stdout). 0.0.0.0:PORT accepts other hosts: give them\n"
+               "--token-file too");
+  std::string token_file;
+  flags.String("token-file", "FILE", &token_file,
+               "a shared secret (its first line, 16 characters or more):\n"
+               "calls that do not carry it are refused, and calls to the next\n"
+               "stage carry it. Give serve the same file");
   flags.Int("threads", "N", &threads,
             "compute threads when the coordinator does not say; 0 uses\n"
             "every core");
@@ -119,6 +126,11 @@ int RunWorker(std::span<char* const> args) {
   signal(SIGPIPE, SIG_IGN);
 
   WorkerOptions options;
+  if (!token_file.empty()) {
+    absl::StatusOr<std::string> token = ReadPeerToken(token_file);
+    if (!token.ok()) return ReportError(Annotate(token.status(), "--token-file"));
+    options.token = *token;
+  }
   options.threads = static_cast<int>(threads);
   options.mem_limit = *mem_limit;
   options.log = [](const std::string& line) {
@@ -130,6 +142,10 @@ int RunWorker(std::span<char* const> args) {
       StartWorkerServer(&service, listen, &port);
   if (!server.ok()) return ReportError(server.status());
   std::cout << "listening on " << host << ":" << port << std::endl;
+  if (options.token.empty() && host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+    std::cerr << "worker: no --token-file: anyone who can reach " << host << ":" << port
+              << " can load models and send activations" << std::endl;
+  }
   if (*mem_limit > 0) {
     std::cerr << "worker: memory limit " << HumanBytes(*mem_limit) << std::endl;
   }

@@ -25,6 +25,7 @@
 #include "model/hparams/support.h"
 #include "model/layout/stage_layout.h"
 #include "proto/convert.h"
+#include "proto/peer_token.h"
 #include "proto/version.h"
 
 namespace layerpool {
@@ -372,7 +373,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
   // Greet every worker.
   std::vector<WorkerMemory> memory;
   for (const std::string& address : options.workers) {
-    LP_ASSIGN_OR_RETURN(auto link, WorkerLink::Connect(address));
+    LP_ASSIGN_OR_RETURN(auto link, WorkerLink::Connect(address, options.token));
     impl.Log(absl::StrFormat("worker %s: %s, %s free", address,
                              link->hello().device(),
                              HumanBytes(link->hello().free_memory_bytes())));
@@ -443,6 +444,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
     }
     LP_RETURN_IF_ERROR(impl.stages[i]->ConnectDownstream(connect), impl.StageName(i));
   }
+  AddPeerToken(&impl.results_context, options.token);
   impl.results = impl.stages.back()->stub().Results(&impl.results_context,
                                                      v1::ResultsRequest());
   LP_ASSIGN_OR_RETURN(impl.to_first, impl.stages.front()->OpenActivations(

@@ -56,6 +56,9 @@ struct ClusterOptions {
   double rope_freq_scale = 0;
   double ntk_alpha = 1;
   v1::ElementType activation_type = v1::ELEMENT_TYPE_F32;
+  // The workers' shared secret (--token-file, proto/peer_token.h); empty:
+  // calls carry none.
+  std::string token;
   absl::Duration health_interval = absl::Milliseconds(500);
   absl::Duration health_timeout = absl::Seconds(2);
   // Progress lines ("loading stage 1 on ...") while starting; may be empty.

@@ -1,6 +1,7 @@
 #include "coordinator/worker_link.h"
 
 #include "absl/strings/str_cat.h"
+#include "proto/peer_token.h"
 #include "proto/version.h"
 
 namespace layerpool {
@@ -26,8 +27,10 @@ grpc::ChannelArguments LinkChannelArguments() {
 // ---------------------------------------------------------------- sender
 
 ActivationSender::ActivationSender(v1::Worker::Stub& stub,
-                                   std::function<void(const absl::Status&)> on_error)
+                                   std::function<void(const absl::Status&)> on_error,
+                                   const std::string& token)
     : on_error_(std::move(on_error)) {
+  AddPeerToken(&context_, token);
   stream_ = stub.Activations(&context_);
   reader_ = std::thread([this] { ReadAcks(); });
 }
@@ -79,14 +82,16 @@ double ActivationSender::mean_hop_us() const {
 // ---------------------------------------------------------------- link
 
 absl::StatusOr<std::unique_ptr<WorkerLink>> WorkerLink::Connect(
-    const std::string& address, absl::Duration timeout) {
+    const std::string& address, const std::string& token, absl::Duration timeout) {
   std::unique_ptr<WorkerLink> link(new WorkerLink());
   link->address_ = address;
+  link->token_ = token;
   link->channel_ = grpc::CreateCustomChannel(
       address, grpc::InsecureChannelCredentials(), LinkChannelArguments());
   link->stub_ = v1::Worker::NewStub(link->channel_);
 
   grpc::ClientContext context;
+  AddPeerToken(&context, link->token_);
   SetDeadline(context, timeout);
   context.set_wait_for_ready(true);  // the worker may still be starting
   v1::HelloRequest hello;
@@ -118,11 +123,13 @@ WorkerLink::~WorkerLink() {
 
 absl::Status WorkerLink::LoadStage(const v1::LoadStageRequest& request) {
   grpc::ClientContext context;
+  AddPeerToken(&context, token_);
   return FromGrpc(stub_->LoadStage(&context, request, &loaded_));
 }
 
 absl::Status WorkerLink::ConnectDownstream(const v1::ConnectDownstreamRequest& request) {
   grpc::ClientContext context;
+  AddPeerToken(&context, token_);
   SetDeadline(context, absl::Seconds(30));
   v1::ConnectDownstreamResponse response;
   return FromGrpc(stub_->ConnectDownstream(&context, request, &response));
@@ -130,6 +137,7 @@ absl::Status WorkerLink::ConnectDownstream(const v1::ConnectDownstreamRequest& r
 
 absl::Status WorkerLink::CheckHealth(absl::Duration timeout) {
   grpc::ClientContext context;
+  AddPeerToken(&context, token_);
   SetDeadline(context, timeout);
   v1::HealthResponse response;
   absl::Status st = FromGrpc(stub_->Health(&context, v1::HealthRequest(), &response));
@@ -149,6 +157,7 @@ absl::Status WorkerLink::CheckHealth(absl::Duration timeout) {
 
 absl::StatusOr<v1::StatsResponse> WorkerLink::Stats() {
   grpc::ClientContext context;
+  AddPeerToken(&context, token_);
   SetDeadline(context, absl::Seconds(5));
   v1::StatsResponse response;
   absl::Status st = FromGrpc(stub_->Stats(&context, v1::StatsRequest(), &response));
@@ -178,6 +187,7 @@ void WorkerLink::FreeLoop() {
     }
     lock.unlock();
     grpc::ClientContext context;
+    AddPeerToken(&context, token_);
     SetDeadline(context, absl::Seconds(5));
     v1::FreeSequenceResponse response;
     (void)stub_->FreeSequence(&context, request, &response);
@@ -188,7 +198,7 @@ void WorkerLink::FreeLoop() {
 
 absl::StatusOr<std::unique_ptr<ActivationSender>> WorkerLink::OpenActivations(
     std::function<void(const absl::Status&)> on_error) {
-  return std::make_unique<ActivationSender>(*stub_, std::move(on_error));
+  return std::make_unique<ActivationSender>(*stub_, std::move(on_error), token_);
 }
 
 }  // namespace layerpool

@@ -29,7 +29,9 @@ namespace layerpool {
 // measures the hop and reports a broken stream once through `on_error`.
 class ActivationSender {
  public:
-  ActivationSender(v1::Worker::Stub& stub, std::function<void(const absl::Status&)> on_error);
+  // `token`: the workers' shared secret (proto/peer_token.h), may be empty.
+  ActivationSender(v1::Worker::Stub& stub, std::function<void(const absl::Status&)> on_error,
+                   const std::string& token);
   ~ActivationSender();
 
   // Unavailable when the stream is broken.
@@ -57,11 +59,14 @@ class WorkerLink {
  public:
   // Connects and says Hello (within `timeout`): Unavailable naming the
   // address when nobody answers, FailedPrecondition on a protocol mismatch.
+  // Every call carries `token` (--token-file), when not empty.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<WorkerLink>> Connect(
-      const std::string& address, absl::Duration timeout = absl::Seconds(10));
+      const std::string& address, const std::string& token = "",
+      absl::Duration timeout = absl::Seconds(10));
   ~WorkerLink();
 
   const std::string& address() const { return address_; }
+  const std::string& token() const { return token_; }
   const v1::HelloResponse& hello() const { return hello_; }
   const v1::LoadStageResponse& loaded() const { return loaded_; }
   v1::Worker::Stub& stub() { return *stub_; }
@@ -88,6 +93,7 @@ class WorkerLink {
   void FreeLoop();
 
   std::string address_;
+  std::string token_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Worker::Stub> stub_;
   v1::HelloResponse hello_;

@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "proto/peer_token.h"
 #include "proto/version.h"
 #include "worker/activation_chunks.h"
 
@@ -45,6 +46,7 @@ absl::StatusOr<std::unique_ptr<DownstreamLink>> DownstreamLink::Connect(
   v1::HelloResponse peer;
   grpc::ClientContext hello_context;
   hello_context.set_deadline(absl::ToChronoTime(absl::Now() + o.hello_timeout));
+  AddPeerToken(&hello_context, o.token);
   const grpc::Status hello_status =
       link->stub_->Hello(&hello_context, hello, &peer);
   if (!hello_status.ok()) {
@@ -71,6 +73,7 @@ absl::StatusOr<std::unique_ptr<DownstreamLink>> DownstreamLink::Connect(
   link->max_inflight_chunks_ =
       std::clamp<uint32_t>(peer.max_inflight_chunks(), 1, kMaxPeerInflight);
 
+  AddPeerToken(&link->context_, o.token);
   link->stream_ = link->stub_->Activations(&link->context_);
   link->ack_thread_ = std::thread([l = link.get()] { l->ReadAcks(); });
   return link;

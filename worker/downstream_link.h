@@ -48,6 +48,7 @@ class DownstreamLink {
     v1::ElementType activation_type = v1::ELEMENT_TYPE_F32;
     absl::Duration hello_timeout = absl::Seconds(5);
     std::function<void(const absl::Status&)> on_broken;
+    std::string token;  // the shared secret the next stage expects, if any
   };
 
   // Unavailable when the next stage does not answer Hello in time,

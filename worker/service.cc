@@ -9,6 +9,7 @@
 #include "base/human_bytes.h"
 #include "base/status_macros.h"
 #include "kernels/vec_dot.h"
+#include "proto/peer_token.h"
 #include "proto/version.h"
 #include "worker/activation_chunks.h"
 #include "worker/host_memory.h"
@@ -116,6 +117,7 @@ absl::StatusOr<std::shared_ptr<ServedStage>> WorkerService::ReadyStage() const {
 grpc::Status WorkerService::Hello(grpc::ServerContext* context,
                                   const v1::HelloRequest* request,
                                   v1::HelloResponse* response) {
+  if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
   if (absl::Status s = CheckPeerVersion(request->protocol_version(),
                                         absl::StrCat("peer ", context->peer()),
                                         "this worker");
@@ -143,6 +145,7 @@ grpc::Status WorkerService::Hello(grpc::ServerContext* context,
 grpc::Status WorkerService::LoadStage(grpc::ServerContext* context,
                                       const v1::LoadStageRequest* request,
                                       v1::LoadStageResponse* response) {
+  if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
   absl::Status status = LoadStageImpl(*request, response);
   if (!status.ok()) Log(absl::StrCat("LoadStage failed: ", status.message()));
   return ToGrpc(status);
@@ -202,6 +205,7 @@ absl::Status WorkerService::LoadStageImpl(const v1::LoadStageRequest& request,
 grpc::Status WorkerService::ConnectDownstream(
     grpc::ServerContext* context, const v1::ConnectDownstreamRequest* request,
     v1::ConnectDownstreamResponse* response) {
+  if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
   absl::Status status = ConnectImpl(*request);
   if (!status.ok()) {
     Log(absl::StrCat("ConnectDownstream failed: ", status.message()));
@@ -254,6 +258,7 @@ absl::Status WorkerService::ConnectImpl(
   }
 
   DownstreamLink::Options options;
+  options.token = options_.token;
   options.address = request.next_address();
   options.stage_index = stage->stage_index();
   options.activation_type = type;
@@ -297,6 +302,7 @@ void WorkerService::OnLinkBroken(uint64_t generation,
 grpc::Status WorkerService::FreeSequence(grpc::ServerContext* context,
                                          const v1::FreeSequenceRequest* request,
                                          v1::FreeSequenceResponse* response) {
+  if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
   std::shared_ptr<ServedStage> stage;
   {
     absl::MutexLock lock(&mu_);
@@ -313,6 +319,7 @@ grpc::Status WorkerService::FreeSequence(grpc::ServerContext* context,
 grpc::Status WorkerService::Health(grpc::ServerContext* context,
                                    const v1::HealthRequest* request,
                                    v1::HealthResponse* response) {
+  if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   response->set_state(state_);
   response->set_message(state_message_);
@@ -323,6 +330,7 @@ grpc::Status WorkerService::Health(grpc::ServerContext* context,
 grpc::Status WorkerService::Stats(grpc::ServerContext* context,
                                   const v1::StatsRequest* request,
                                   v1::StatsResponse* response) {
+  if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
   std::shared_ptr<ServedStage> stage;
   std::shared_ptr<DownstreamLink> link;
   {
@@ -365,6 +373,7 @@ grpc::Status WorkerService::Stats(grpc::ServerContext* context,
 grpc::Status WorkerService::Results(
     grpc::ServerContext* context, const v1::ResultsRequest* request,
     grpc::ServerWriter<v1::StepResult>* writer) {
+  if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
   {
     absl::MutexLock lock(&mu_);
     if (stage_ != nullptr && !stage_->is_last()) {
@@ -384,6 +393,7 @@ grpc::Status WorkerService::Results(
 grpc::Status WorkerService::Activations(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::ActivationAck, v1::ActivationChunk>* stream) {
+  if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
   {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) {

@@ -56,6 +56,9 @@ struct WorkerOptions {
   uint64_t mem_limit = 0;
   // One line per LoadStage and ConnectDownstream; none when empty.
   std::function<void(const std::string&)> log;
+  // --token-file: calls without it are refused, and calls to the next stage
+  // carry it (proto/peer_token.h). Empty: the API is open.
+  std::string token;
 };
 
 class WorkerService final : public v1::Worker::Service {

@@ -16,6 +16,7 @@
 #include "cli/flags.h"
 #include "proto/peer_token.h"
 #include "worker/device.h"
+#include "worker/model_access.h"
 #include "worker/service.h"
 
 namespace layerpool::cli {
@@ -58,13 +59,17 @@ int RunWorker(std::span<char* const> args) {
   std::string device_text = "cpu";
   FlagSet flags(
       "worker [--listen HOST:PORT] [--threads N] [--mem-limit BYTES] "
-      "[--device cpu|cuda:N] [--token-file FILE]",
+      "[--device cpu|cuda:N] [--token-file FILE] [--model-dir DIR]",
       kDescription);
   flags.String("listen", "HOST:PORT", &listen,
                "address to serve on; port 0 picks a free one (printed on\n"
                "stdout). 0.0.0.0:PORT accepts other hosts: give them\n"
                "--token-file too");
-  std::string token_file;
+  std::string token_file, model_dir;
+  flags.String("model-dir", "DIR", &model_dir,
+               "serve only models inside DIR (links resolved first; FIFOs and\n"
+               "devices refused). Without it, only a coordinator on this host\n"
+               "may name a model file");
   flags.String("token-file", "FILE", &token_file,
                "a shared secret (its first line, 16 characters or more):\n"
                "calls that do not carry it are refused, and calls to the next\n"
@@ -130,6 +135,11 @@ int RunWorker(std::span<char* const> args) {
     absl::StatusOr<std::string> token = ReadPeerToken(token_file);
     if (!token.ok()) return ReportError(Annotate(token.status(), "--token-file"));
     options.token = *token;
+  }
+  if (!model_dir.empty()) {
+    absl::StatusOr<std::string> dir = CanonicalModelDir(model_dir);
+    if (!dir.ok()) return usage_error(absl::StrCat("--model-dir: ", dir.status().message()));
+    options.model_dir = *dir;
   }
   options.threads = static_cast<int>(threads);
   options.mem_limit = *mem_limit;

@@ -13,6 +13,7 @@
 #include "proto/version.h"
 #include "worker/activation_chunks.h"
 #include "worker/host_memory.h"
+#include "worker/model_access.h"
 
 namespace layerpool {
 namespace {
@@ -146,7 +147,9 @@ grpc::Status WorkerService::LoadStage(grpc::ServerContext* context,
                                       const v1::LoadStageRequest* request,
                                       v1::LoadStageResponse* response) {
   if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
-  absl::Status status = LoadStageImpl(*request, response);
+  absl::Status status = CheckModelAccess(request->model_path(), options_.model_dir,
+                                         IsLocalPeer(context->peer()));
+  if (status.ok()) status = LoadStageImpl(*request, response);
   if (!status.ok()) Log(absl::StrCat("LoadStage failed: ", status.message()));
   return ToGrpc(status);
 }

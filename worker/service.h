@@ -59,6 +59,9 @@ struct WorkerOptions {
   // --token-file: calls without it are refused, and calls to the next stage
   // carry it (proto/peer_token.h). Empty: the API is open.
   std::string token;
+  // --model-dir (CanonicalModelDir): the only models served; empty: any
+  // file, for a coordinator on this host only (worker/model_access.h).
+  std::string model_dir;
 };
 
 class WorkerService final : public v1::Worker::Service {

@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""The workers' shared secret (--token-file) end to end on loopback: a worker
-started with a token refuses a coordinator without it or with another one,
-naming the fix; with the same file, `plan --workers` and `serve` work, and a
-completion flows through both stages (the stage-to-stage link carries the
-token too); a token under 16 characters is refused at startup.
-Usage: cluster_token_test.py LAYERPOOL SHARED_DIR"""
-import json, os, select, subprocess, sys, tempfile, urllib.request
+"""Who may use a worker, end to end on loopback. The shared secret
+(--token-file): a worker started with a token refuses a coordinator without
+it or with another one, naming the fix; with the same file, `plan --workers`
+and `serve` work, and a completion flows through both stages (the
+stage-to-stage link carries the token too); a token under 16 characters is
+refused at startup. --model-dir: a model outside the directory is refused,
+one inside it (through a link) is served.
+Usage: cluster_access_test.py LAYERPOOL SHARED_DIR"""
+import json, os, select, shutil, subprocess, sys, tempfile, urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from checks import Checker, stop  # noqa: E402
@@ -85,5 +87,36 @@ with tempfile.TemporaryDirectory() as scratch:
             stop([serve])
     finally:
         stop(workers)
+
+    # --model-dir: a copy inside the directory, reached through a link in
+    # it, is served; the original outside it is refused, by its own path and
+    # through a link in the directory that escapes to it.
+    models = os.path.join(scratch, "models")
+    os.mkdir(models)
+    shutil.copy(model, os.path.join(models, "tiny.gguf"))
+    inside = os.path.join(models, "link.gguf")
+    os.symlink("tiny.gguf", inside)
+    escape = os.path.join(models, "escape.gguf")
+    os.symlink(model, escape)
+    worker = subprocess.Popen([lp, "worker", "--listen", "127.0.0.1:0", "--model-dir", models],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    address = first_lines(worker, 1)[0].removeprefix("listening on ")
+    try:
+        for path, served in ((model, False), (escape, False), (inside, True)):
+            r = subprocess.run([lp, "serve", "--model", path, "--workers", address,
+                                "--listen", "127.0.0.1:0", "--http", "off"],
+                               capture_output=True, text=True, timeout=10)
+            # serve runs until a signal once loaded: a timeout means it loaded.
+            if served:
+                check("--model-dir: a model inside it is served", False, r.stderr[-300:])
+            else:
+                check(f"--model-dir: {os.path.basename(path)} (outside it) is refused, naming it",
+                      r.returncode == 1 and "outside this worker's --model-dir" in r.stderr,
+                      r.stderr[-300:])
+    except subprocess.TimeoutExpired as e:
+        check("--model-dir: a model inside it is served", path == inside,
+              f"{path}: {(e.stderr or b'')[-300:]!r}")
+    finally:
+        stop([worker])
 
 checks.finish()

@@ -4,6 +4,7 @@
 #include "base/status_macros.h"
 #include "coordinator/planner.h"
 #include "proto/peer_token.h"
+#include "proto/tls.h"
 #include "worker/kv_cache.h"
 
 namespace layerpool::cli {
@@ -22,6 +23,9 @@ void ClusterFlags::Register(FlagSet& flags) {
                "the workers' shared secret (first line, 16+ characters): every call to a "
                "worker carries it; give the workers the same file (run --local-workers makes "
                "its own)");
+  flags.String("tls-dir", "DIR", &tls_dir,
+               "mutual TLS with the workers: DIR holds ca.pem, cert.pem and key.pem "
+               "(deploy/make-certs.sh); give the workers the same CA");
 }
 
 absl::Status ClusterFlags::Apply(const EngineFlags& engine, ClusterOptions* o) const {
@@ -47,6 +51,9 @@ absl::Status ClusterFlags::Apply(const EngineFlags& engine, ClusterOptions* o) c
   }
   if (!token_file.empty()) {
     LP_ASSIGN_OR_RETURN(o->token, ReadPeerToken(token_file), "--token-file");
+  }
+  if (!tls_dir.empty()) {
+    LP_ASSIGN_OR_RETURN(o->tls, ReadTlsDir(tls_dir), "--tls-dir");
   }
   o->model_path = engine.model;
   o->max_sequences = static_cast<int>(max_sequences);

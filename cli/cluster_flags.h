@@ -19,6 +19,7 @@ struct ClusterFlags {
   std::string activation_type = "f32";
   int64_t max_sequences = 8;
   std::string token_file;  // the workers' shared secret
+  std::string tls_dir;     // mutual TLS with the workers
 
   void Register(FlagSet& flags);
   // Fills the split, wire type and engine settings of `options`;

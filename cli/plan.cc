@@ -20,6 +20,7 @@
 #include "model/synth/synth.h"
 #include "nlohmann/json.hpp"
 #include "proto/peer_token.h"
+#include "proto/tls.h"
 #include "worker/kv_cache.h"
 
 namespace layerpool::cli {
@@ -124,8 +125,9 @@ int RunPlan(std::span<char* const> args) {
                absl::StrCat("quantization of --shape: ", absl::StrJoin(SynthFileTypes(), ", ")));
   flags.String("devices", "SIZE,...", &devices, "memory of each device, in stage order (24GiB)");
   flags.String("workers", "HOST:PORT,...", &workers, "ask these workers for their free memory");
-  std::string token_file;
+  std::string token_file, tls_dir;
   flags.String("token-file", "FILE", &token_file, "with --workers: their shared secret");
+  flags.String("tls-dir", "DIR", &tls_dir, "with --workers: mutual TLS (ca.pem, cert.pem, key.pem)");
   flags.Int("ctx", "N", &ctx, "context per sequence (default: serve's, the model's up to 4096)");
   flags.String("kv-type", "TYPE", &kv_type, "KV cache element type: f16, f32 or q8_0");
   flags.Int("batch", "N", &batch, "token rows per micro-batch (sizes the scratch buffers)");
@@ -175,8 +177,14 @@ int RunPlan(std::span<char* const> args) {
       if (!read.ok()) return ReportError(Annotate(read.status(), "--token-file"));
       token = *read;
     }
+    std::optional<TlsFiles> tls;
+    if (!tls_dir.empty()) {
+      auto read = ReadTlsDir(tls_dir);
+      if (!read.ok()) return ReportError(Annotate(read.status(), "--tls-dir"));
+      tls = *read;
+    }
     for (absl::string_view w : absl::StrSplit(workers, ',', absl::SkipWhitespace())) {
-      auto link = WorkerLink::Connect(std::string(w), token);
+      auto link = WorkerLink::Connect(std::string(w), token, tls);
       if (!link.ok()) return ReportError(link.status());
       request.workers.push_back({std::string(w), (*link)->hello().free_memory_bytes()});
     }

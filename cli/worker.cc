@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "proto/peer_token.h"
+#include "proto/tls.h"
 #include "worker/device.h"
 #include "worker/model_access.h"
 #include "worker/service.h"
@@ -59,13 +60,17 @@ int RunWorker(std::span<char* const> args) {
   std::string device_text = "cpu";
   FlagSet flags(
       "worker [--listen HOST:PORT] [--threads N] [--mem-limit BYTES] "
-      "[--device cpu|cuda:N] [--token-file FILE] [--model-dir DIR]",
+      "[--device cpu|cuda:N] [--token-file FILE] [--model-dir DIR] [--tls-dir DIR]",
       kDescription);
   flags.String("listen", "HOST:PORT", &listen,
                "address to serve on; port 0 picks a free one (printed on\n"
                "stdout). 0.0.0.0:PORT accepts other hosts: give them\n"
                "--token-file too");
-  std::string token_file, model_dir;
+  std::string token_file, model_dir, tls_dir;
+  flags.String("tls-dir", "DIR", &tls_dir,
+               "mutual TLS: DIR holds ca.pem, cert.pem and key.pem\n"
+               "(deploy/make-certs.sh); only callers whose certificate that CA\n"
+               "signed are served, and the next stage is reached the same way");
   flags.String("model-dir", "DIR", &model_dir,
                "serve only models inside DIR (links resolved first; FIFOs and\n"
                "devices refused). Without it, only a coordinator on this host\n"
@@ -141,6 +146,11 @@ int RunWorker(std::span<char* const> args) {
     if (!dir.ok()) return usage_error(absl::StrCat("--model-dir: ", dir.status().message()));
     options.model_dir = *dir;
   }
+  if (!tls_dir.empty()) {
+    absl::StatusOr<TlsFiles> tls = ReadTlsDir(tls_dir);
+    if (!tls.ok()) return ReportError(Annotate(tls.status(), "--tls-dir"));
+    options.tls = *tls;
+  }
   options.threads = static_cast<int>(threads);
   options.mem_limit = *mem_limit;
   options.log = [](const std::string& line) {
@@ -152,7 +162,7 @@ int RunWorker(std::span<char* const> args) {
       StartWorkerServer(&service, listen, &port);
   if (!server.ok()) return ReportError(server.status());
   std::cout << "listening on " << host << ":" << port << std::endl;
-  if (options.token.empty() && host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+  if (options.token.empty() && !options.tls && host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
     std::cerr << "worker: no --token-file: anyone who can reach " << host << ":" << port
               << " can load models and send activations" << std::endl;
   }

@@ -373,7 +373,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
   // Greet every worker.
   std::vector<WorkerMemory> memory;
   for (const std::string& address : options.workers) {
-    LP_ASSIGN_OR_RETURN(auto link, WorkerLink::Connect(address, options.token));
+    LP_ASSIGN_OR_RETURN(auto link, WorkerLink::Connect(address, options.token, options.tls));
     impl.Log(absl::StrFormat("worker %s: %s, %s free", address,
                              link->hello().device(),
                              HumanBytes(link->hello().free_memory_bytes())));

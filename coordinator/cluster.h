@@ -36,6 +36,7 @@
 #include "model/quant/types.h"
 #include "model/sampling/sampler.h"
 #include "model/tokenizer/tokenizer.h"
+#include "proto/tls.h"
 
 namespace layerpool {
 
@@ -59,6 +60,8 @@ struct ClusterOptions {
   // The workers' shared secret (--token-file, proto/peer_token.h); empty:
   // calls carry none.
   std::string token;
+  // Mutual TLS to the workers (--tls-dir, proto/tls.h); none: plain text.
+  std::optional<TlsFiles> tls;
   absl::Duration health_interval = absl::Milliseconds(500);
   absl::Duration health_timeout = absl::Seconds(2);
   // Progress lines ("loading stage 1 on ...") while starting; may be empty.

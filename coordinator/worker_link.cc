@@ -82,12 +82,13 @@ double ActivationSender::mean_hop_us() const {
 // ---------------------------------------------------------------- link
 
 absl::StatusOr<std::unique_ptr<WorkerLink>> WorkerLink::Connect(
-    const std::string& address, const std::string& token, absl::Duration timeout) {
+    const std::string& address, const std::string& token, const std::optional<TlsFiles>& tls,
+    absl::Duration timeout) {
   std::unique_ptr<WorkerLink> link(new WorkerLink());
   link->address_ = address;
   link->token_ = token;
   link->channel_ = grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), LinkChannelArguments());
+      address, WorkerChannelCredentials(tls), LinkChannelArguments());
   link->stub_ = v1::Worker::NewStub(link->channel_);
 
   grpc::ClientContext context;
@@ -98,6 +99,13 @@ absl::StatusOr<std::unique_ptr<WorkerLink>> WorkerLink::Connect(
   *hello.mutable_protocol_version() = CurrentProtocolVersion();
   hello.set_build(kBuildName);
   grpc::Status st = link->stub_->Hello(&context, hello, &link->hello_);
+  if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    // Nothing listening and a refused TLS handshake look alike from here.
+    return absl::UnavailableError(absl::StrCat(
+        "worker ", address, ": no connection within ", absl::FormatDuration(timeout),
+        ": is it running, and do both sides agree on --tls-dir (same CA, the worker's "
+        "certificate naming this address)?"));
+  }
   if (!st.ok()) {
     return absl::Status(FromGrpc(st).code(),
                         absl::StrCat("worker ", address, ": ", st.error_message()));

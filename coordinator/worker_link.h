@@ -12,6 +12,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "layerpool/v1/worker.grpc.pb.h"
+#include "proto/tls.h"
 
 namespace layerpool {
 
@@ -62,6 +64,7 @@ class WorkerLink {
   // Every call carries `token` (--token-file), when not empty.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<WorkerLink>> Connect(
       const std::string& address, const std::string& token = "",
+      const std::optional<TlsFiles>& tls = std::nullopt,
       absl::Duration timeout = absl::Seconds(10));
   ~WorkerLink();
 

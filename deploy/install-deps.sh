@@ -26,6 +26,8 @@ done
 # by command: a machine may have them from another package than Debian's.
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+# deploy/make-certs.sh (and the TLS test) run openssl.
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

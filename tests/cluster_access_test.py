@@ -5,7 +5,10 @@ it or with another one, naming the fix; with the same file, `plan --workers`
 and `serve` work, and a completion flows through both stages (the
 stage-to-stage link carries the token too); a token under 16 characters is
 refused at startup. --model-dir: a model outside the directory is refused,
-one inside it (through a link) is served.
+one inside it (through a link) is served. --tls-dir (certificates from
+deploy/make-certs.sh): a coordinator without TLS, or with a certificate from
+another CA, gets no connection and is told to check --tls-dir; with the lab's
+CA a completion flows through both stages over mutual TLS.
 Usage: cluster_access_test.py LAYERPOOL SHARED_DIR"""
 import json, os, select, shutil, subprocess, sys, tempfile, urllib.request
 
@@ -34,6 +37,38 @@ def first_lines(proc, n, timeout=20):
     return lines
 
 
+def serve_and_complete(addresses, flags, how):
+    """serve over two workers with `flags`; one completion through both."""
+    serve = subprocess.Popen([lp, "serve", "--model", model, "--workers", addresses,
+                              "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+                              "--split", "1,1", *flags],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        lines = first_lines(serve, 2, timeout=60)
+        http = next((l.removeprefix("http listening on ") for l in lines
+                     if l.startswith("http listening on ")), None)
+        check(f"serve {how} loads both stages", http is not None, lines)
+        if http:
+            request = urllib.request.Request(
+                f"http://{http}/v1/completions", method="POST",
+                headers={"Content-Type": "application/json"},
+                data=json.dumps({"prompt": "Once upon a time", "max_tokens": 8,
+                                 "temperature": 0}).encode())
+            body = json.load(urllib.request.urlopen(request, timeout=60))
+            check(f"{how}: a completion flows through both stages",
+                  body["usage"]["completion_tokens"] == 8 and body["choices"][0]["text"], body)
+    finally:
+        stop([serve])
+
+
+def start_workers(n, flags):
+    workers = [subprocess.Popen([lp, "worker", "--listen", "127.0.0.1:0", *flags],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+               for _ in range(n)]
+    return workers, ",".join(first_lines(w, 1)[0].removeprefix("listening on ")
+                             for w in workers)
+
+
 with tempfile.TemporaryDirectory() as scratch:
     token, other, short = (os.path.join(scratch, n) for n in ("token", "other", "short"))
     open(token, "w").write("# the lab's secret\n0123456789abcdef0123456789abcdef\n")
@@ -45,10 +80,7 @@ with tempfile.TemporaryDirectory() as scratch:
     check("a short token is refused at startup", r.returncode == 1 and "at least 16" in r.stderr,
           (r.returncode, r.stderr[-200:]))
 
-    workers = [subprocess.Popen([lp, "worker", "--listen", "127.0.0.1:0", "--token-file", token],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-               for _ in range(2)]
-    addresses = ",".join(first_lines(w, 1)[0].removeprefix("listening on ") for w in workers)
+    workers, addresses = start_workers(2, ["--token-file", token])
     try:
         plan = [lp, "plan", "--model", model, "--workers", addresses]
         r = subprocess.run(plan, capture_output=True, text=True, timeout=30)
@@ -64,27 +96,7 @@ with tempfile.TemporaryDirectory() as scratch:
         check("the same token: plan asks both workers", r.returncode == 0 and "fits" in r.stdout,
               r.stdout[-300:] + r.stderr[-300:])
 
-        serve = subprocess.Popen([lp, "serve", "--model", model, "--workers", addresses,
-                                  "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
-                                  "--split", "1,1", "--token-file", token],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        try:
-            lines = first_lines(serve, 2, timeout=60)
-            http = next((l.removeprefix("http listening on ") for l in lines
-                         if l.startswith("http listening on ")), None)
-            check("serve with the token loads both stages", http is not None, lines)
-            if http:
-                request = urllib.request.Request(
-                    f"http://{http}/v1/completions", method="POST",
-                    headers={"Content-Type": "application/json"},
-                    data=json.dumps({"prompt": "Once upon a time", "max_tokens": 8,
-                                     "temperature": 0}).encode())
-                body = json.load(urllib.request.urlopen(request, timeout=60))
-                check("a completion flows through both stages",
-                      body["usage"]["completion_tokens"] == 8 and body["choices"][0]["text"],
-                      body)
-        finally:
-            stop([serve])
+        serve_and_complete(addresses, ["--token-file", token], "with the token")
     finally:
         stop(workers)
 
@@ -118,5 +130,26 @@ with tempfile.TemporaryDirectory() as scratch:
               f"{path}: {(e.stderr or b'')[-300:]!r}")
     finally:
         stop([worker])
+
+    # --tls-dir: the lab's CA on both sides, or no connection.
+    make_certs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy",
+                              "make-certs.sh")
+    lab, other_lab = os.path.join(scratch, "lab"), os.path.join(scratch, "other-lab")
+    subprocess.run(["bash", make_certs, lab, "worker", "coordinator"], check=True,
+                   capture_output=True)
+    subprocess.run(["bash", make_certs, other_lab, "stranger"], check=True, capture_output=True)
+    workers, addresses = start_workers(2, ["--tls-dir", os.path.join(lab, "worker")])
+    try:
+        plan = [lp, "plan", "--model", model, "--workers", addresses]
+        for how, flags in (("plain text", []),
+                           ("another CA's certificate", ["--tls-dir",
+                                                         os.path.join(other_lab, "stranger")])):
+            r = subprocess.run(plan + flags, capture_output=True, text=True, timeout=60)
+            check(f"TLS workers, {how}: no connection, pointing at --tls-dir",
+                  r.returncode == 1 and "--tls-dir" in r.stderr, r.stderr[-300:])
+        serve_and_complete(addresses, ["--tls-dir", os.path.join(lab, "coordinator")],
+                           "over mutual TLS")
+    finally:
+        stop(workers)
 
 checks.finish()

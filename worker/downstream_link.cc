@@ -37,7 +37,7 @@ absl::StatusOr<std::unique_ptr<DownstreamLink>> DownstreamLink::Connect(
   args.SetMaxSendMessageSize(static_cast<int>(kMaxPeerMessageBytes));
   args.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessageBytes));
   link->stub_ = v1::Worker::NewStub(grpc::CreateCustomChannel(
-      o.address, grpc::InsecureChannelCredentials(), args));
+      o.address, WorkerChannelCredentials(o.tls), args));
 
   v1::HelloRequest hello;
   *hello.mutable_protocol_version() = CurrentProtocolVersion();

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +37,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "layerpool/v1/worker.grpc.pb.h"
+#include "proto/tls.h"
 #include "worker/latency_window.h"
 
 namespace layerpool {
@@ -49,6 +51,7 @@ class DownstreamLink {
     absl::Duration hello_timeout = absl::Seconds(5);
     std::function<void(const absl::Status&)> on_broken;
     std::string token;  // the shared secret the next stage expects, if any
+    std::optional<TlsFiles> tls;  // mutual TLS to the next stage, if set
   };
 
   // Unavailable when the next stage does not answer Hello in time,

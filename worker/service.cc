@@ -262,6 +262,7 @@ absl::Status WorkerService::ConnectImpl(
 
   DownstreamLink::Options options;
   options.token = options_.token;
+  options.tls = options_.tls;
   options.address = request.next_address();
   options.stage_index = stage->stage_index();
   options.activation_type = type;
@@ -480,7 +481,7 @@ absl::Status WorkerService::Process(ServedStage& stage, const MicroBatch& batch,
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartWorkerServer(
     WorkerService* service, const std::string& address, int* port) {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), port);
+  builder.AddListeningPort(address, WorkerServerCredentials(service->tls()), port);
   builder.RegisterService(service);
   // Room for a full chunk plus its framing; senders chunk below
   // kMaxMessageBytes as Hello tells them.

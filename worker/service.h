@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -42,6 +43,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "layerpool/v1/worker.grpc.pb.h"
+#include "proto/tls.h"
 #include "worker/downstream_link.h"
 #include "worker/latency_window.h"
 #include "worker/results_queue.h"
@@ -62,11 +64,15 @@ struct WorkerOptions {
   // --model-dir (CanonicalModelDir): the only models served; empty: any
   // file, for a coordinator on this host only (worker/model_access.h).
   std::string model_dir;
+  // --tls-dir: mutual TLS for callers and for the link to the next stage
+  // (proto/tls.h); none: plain text.
+  std::optional<TlsFiles> tls;
 };
 
 class WorkerService final : public v1::Worker::Service {
  public:
   explicit WorkerService(WorkerOptions options);
+  const std::optional<TlsFiles>& tls() const { return options_.tls; }
   ~WorkerService() override;
 
   // Ends the streams (Activations, Results, the downstream link) so that

@@ -99,6 +99,7 @@ absl::StatusOr<std::vector<RunFigures>> BenchSplit(
   f.split = split;
   f.tensor_split.clear();
   LP_RETURN_IF_ERROR(f.Apply(engine, &options));
+  if (options.tls) return absl::InvalidArgumentError("--tls-dir is for serve and remote workers");
   options.workers = workers->addresses();
   options.token = workers->token();
   options.threads = threads;

@@ -155,6 +155,11 @@ absl::Status GenerateOnWorkers(const EngineFlags& engine, const ClusterFlags& cl
   LP_ASSIGN_OR_RETURN(auto workers, LocalWorkers::Start(n_workers, threads));
   ClusterOptions options;
   LP_RETURN_IF_ERROR(cluster_flags.Apply(engine, &options));
+  if (options.tls) {
+    return absl::InvalidArgumentError(
+        "--tls-dir is for serve and remote workers: run's local workers are reached over "
+        "loopback, with a fresh --token-file of their own");
+  }
   options.workers = workers->addresses();
   options.token = workers->token();
   options.threads = threads;

@@ -92,14 +92,14 @@ absl::StatusOr<std::vector<RunFigures>> BenchSplit(
     const std::vector<int64_t>& concurrency, int64_t prompt_len, int64_t n_predict) {
   LP_ASSIGN_OR_RETURN(std::vector<int64_t> counts, ParseLayerCounts(split), "--splits");
   const int threads = static_cast<int>(std::max<int64_t>(engine.threads, 1));
-  LP_ASSIGN_OR_RETURN(auto workers,
-                      LocalWorkers::Start(static_cast<int>(counts.size()), threads));
   ClusterOptions options;
   ClusterFlags f = flags;
   f.split = split;
   f.tensor_split.clear();
   LP_RETURN_IF_ERROR(f.Apply(engine, &options));
   if (options.tls) return absl::InvalidArgumentError("--tls-dir is for serve and remote workers");
+  LP_ASSIGN_OR_RETURN(auto workers,
+                      LocalWorkers::Start(static_cast<int>(counts.size()), threads));
   options.workers = workers->addresses();
   options.token = workers->token();
   options.threads = threads;

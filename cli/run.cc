@@ -152,7 +152,6 @@ absl::Status GenerateOnWorkers(const EngineFlags& engine, const ClusterFlags& cl
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = engine.threads > 0 ? static_cast<int>(engine.threads)
                                          : std::max(1, cores / n_workers);
-  LP_ASSIGN_OR_RETURN(auto workers, LocalWorkers::Start(n_workers, threads));
   ClusterOptions options;
   LP_RETURN_IF_ERROR(cluster_flags.Apply(engine, &options));
   if (options.tls) {
@@ -160,6 +159,7 @@ absl::Status GenerateOnWorkers(const EngineFlags& engine, const ClusterFlags& cl
         "--tls-dir is for serve and remote workers: run's local workers are reached over "
         "loopback, with a fresh --token-file of their own");
   }
+  LP_ASSIGN_OR_RETURN(auto workers, LocalWorkers::Start(n_workers, threads));
   options.workers = workers->addresses();
   options.token = workers->token();
   options.threads = threads;

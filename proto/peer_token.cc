@@ -1,27 +1,23 @@
 #include "proto/peer_token.h"
 
-#include <fstream>
 #include <random>
+#include <string_view>
+#include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "base/secret_file.h"
+#include "base/status_macros.h"
 
 namespace layerpool {
 
 absl::StatusOr<std::string> ReadPeerToken(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read the token file ", path));
-  std::string line;
-  while (std::getline(in, line)) {
-    const std::string token(absl::StripAsciiWhitespace(line));
-    if (token.empty() || token[0] == '#') continue;
-    if (token.size() < 16) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the token in ", path, " has ", token.size(), " characters; use at least 16"));
-    }
-    return token;
+  LP_ASSIGN_OR_RETURN(std::vector<std::string> lines, ReadSecretLines(path, "the token file"));
+  if (lines.empty()) return absl::InvalidArgumentError(absl::StrCat(path, " holds no token"));
+  if (lines[0].size() < 16) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the token in ", path, " has ", lines[0].size(), " characters; use at least 16"));
   }
-  return absl::InvalidArgumentError(absl::StrCat(path, " holds no token"));
+  return lines[0];
 }
 
 std::string RandomPeerToken() {
@@ -39,14 +35,9 @@ grpc::Status CheckPeerToken(const grpc::ServerContext* context, const std::strin
   if (token.empty()) return grpc::Status::OK;
   const auto& metadata = context->client_metadata();
   const auto it = metadata.find(kPeerTokenMetadata);
-  bool same = false;
-  if (it != metadata.end() && it->second.size() == token.size()) {
-    unsigned char diff = 0;  // every byte compared, whatever matches
-    for (size_t i = 0; i < token.size(); ++i) {
-      diff |= static_cast<unsigned char>(it->second.data()[i] ^ token[i]);
-    }
-    same = diff == 0;
-  }
+  const bool same =
+      it != metadata.end() &&
+      SecretEquals(std::string_view(it->second.data(), it->second.size()), token);
   if (same) return grpc::Status::OK;
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                       it == metadata.end()

@@ -40,7 +40,8 @@ void ExpertsForward(const LayerWeights& w, int64_t n_embd, int64_t n_ff, int64_t
   kernels::MatMul(w.gate_inp.type, w.gate_inp.data, n_expert, n_embd, x, n, s.logits.data(),
                   pool);
   s.choices.resize(static_cast<size_t>(n));
-  s.tokens.assign(static_cast<size_t>(n_expert), {});
+  s.tokens.resize(static_cast<size_t>(n_expert));
+  for (std::vector<int64_t>& routed : s.tokens) routed.clear();  // keeps their capacity
   for (int64_t t = 0; t < n; ++t) {
     RouteToken(&s.logits[t * n_expert], n_expert, k, &s.choices[t]);
     for (int64_t slot = 0; slot < k; ++slot) {

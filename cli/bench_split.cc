@@ -3,12 +3,13 @@
 // For each split, starts one local worker per stage, and for each
 // concurrency level runs that many streams at once (each its own random
 // prompt), measuring prefill and decode tokens/s, each stage's busy fraction
-// and the mean hop latency. Every figure is held against its ceiling: the
+// and each link's mean hop latency. Every figure is held against its ceiling: the
 // one-stage pipeline at the same concurrency (ideal speed-up = stages), and
 // for a single stream the model run in this process with no pipeline at all.
 
 #include <chrono>
 #include <iostream>
+#include <numeric>
 #include <random>
 #include <thread>
 
@@ -43,6 +44,9 @@ struct RunFigures {
   double decode_tps = 0;
   std::vector<double> busy;  // per stage
   double hop_us = 0;         // mean over the links
+  // Each link's mean hop: coordinator -> stage 0, then stage i -> i + 1.
+  std::vector<double> hops_us;
+  std::vector<std::string> links;  // stage i -> i + 1: "unix socket", "grpc"
   double speedup = 0;        // over one stage at the same concurrency
 };
 
@@ -156,12 +160,17 @@ absl::StatusOr<std::vector<RunFigures>> BenchSplit(
     r.prefill_tps = c * prompt_len / Since(t0, decode_start);
     r.decode_tps = decoded / Since(decode_start, end);
     LP_ASSIGN_OR_RETURN(auto stats, cluster->StageStats());
-    double hop_sum = cluster->first_hop_us();
+    r.hops_us.push_back(cluster->first_hop_us());
+    const v1::ClusterDescription description = cluster->Describe();
     for (size_t i = 0; i < stats.size(); ++i) {
       r.busy.push_back(stats[i].busy_fraction());
-      if (i + 1 < stats.size()) hop_sum += stats[i].hop_latency().mean_us();
+      if (i + 1 < stats.size()) {
+        r.hops_us.push_back(stats[i].hop_latency().mean_us());
+        r.links.push_back(description.stages(static_cast<int>(i)).link_to_next());
+      }
     }
-    r.hop_us = hop_sum / static_cast<double>(stats.size());
+    r.hop_us = std::accumulate(r.hops_us.begin(), r.hops_us.end(), 0.0) /
+               static_cast<double>(r.hops_us.size());
     out.push_back(r);
   }
   return out;
@@ -181,8 +190,9 @@ int RunBenchSplit(std::span<char* const> args) {
       "Runs the model under each split (layer counts per stage, splits separated "
       "by ';'), each\nstage a local worker with --threads threads, at each "
       "concurrency level, and prints per\nrun: prefill and decode tokens/s, each "
-      "stage's busy fraction, the mean hop latency,\nand the speed-up over one "
-      "stage at the same concurrency (ideal: the number of\nstages). A one-stage "
+      "stage's busy fraction, each link's mean hop latency\n(coordinator to stage 0, "
+      "then stage to stage, with the transport each link took),\nand the speed-up over "
+      "one stage at the same concurrency (ideal: the number of\nstages). A one-stage "
       "run is added when missing; a single in-process stream is\nthe baseline a "
       "pipeline's single-stream decode is held against.");
   engine.Register(flags);
@@ -256,6 +266,8 @@ int RunBenchSplit(std::span<char* const> args) {
                            {"decode_tokens_per_s", r.decode_tps},
                            {"stage_busy_fraction", r.busy},
                            {"mean_hop_us", r.hop_us},
+                           {"hop_us_per_link", r.hops_us},
+                           {"stage_links", r.links},
                            {"speedup_over_one_stage", r.speedup}});
     }
     std::cout << j.dump(2) << "\n";
@@ -264,16 +276,23 @@ int RunBenchSplit(std::span<char* const> args) {
   std::cout << absl::StrFormat(
       "in-process single stream: %.1f decode tokens/s (%d threads)\n\n", *alone,
       engine.threads);
-  std::cout << absl::StrFormat("%-12s %6s %5s %12s %12s %9s %9s %10s  %s\n", "split",
+  std::cout << absl::StrFormat("%-12s %6s %5s %12s %12s %9s %9s %-16s  %s\n", "split",
                                "stages", "conc", "prefill t/s", "decode t/s",
-                               "speed-up", "of ideal", "hop us", "stage busy");
+                               "speed-up", "of ideal", "hops us", "stage busy");
+  std::string links;  // of the last split shown, printed when they change
   for (const RunFigures& r : all) {
-    std::vector<std::string> busy;
+    const std::string these = absl::StrJoin(r.links, ", ");
+    if (!these.empty() && these != links) {
+      std::cout << "  (" << r.split << ": stage links " << these << ")\n";
+    }
+    links = these;
+    std::vector<std::string> busy, hops;
     for (double b : r.busy) busy.push_back(absl::StrFormat("%.0f%%", 100 * b));
-    std::cout << absl::StrFormat("%-12s %6d %5d %12.1f %12.1f %8.2fx %8.0f%% %10.0f  %s%s\n",
+    for (double h : r.hops_us) hops.push_back(absl::StrFormat("%.0f", h));
+    std::cout << absl::StrFormat("%-12s %6d %5d %12.1f %12.1f %8.2fx %8.0f%% %-16s  %s%s\n",
                                  r.split, r.stages, r.concurrency, r.prefill_tps,
                                  r.decode_tps, r.speedup, 100 * r.speedup / r.stages,
-                                 r.hop_us, absl::StrJoin(busy, " "),
+                                 absl::StrJoin(hops, " "), absl::StrJoin(busy, " "),
                                  r.concurrency == 1
                                      ? absl::StrFormat("  (%.0f%% of in-process)",
                                                        100 * r.decode_tps / *alone)

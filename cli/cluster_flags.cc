@@ -17,6 +17,9 @@ void ClusterFlags::Register(FlagSet& flags) {
                "llama.cpp-style ratios per worker (e.g. 0.25,0.75) instead of --split");
   flags.String("activation-type", "f32|f16", &activation_type,
                "element type of the hidden states sent between stages");
+  flags.String("stage-links", "auto|grpc", &stage_links,
+               "how stages pass hidden states: auto takes a Unix socket between two stages on "
+               "one host and gRPC between hosts; grpc always takes gRPC");
   flags.Int("max-sequences", "N", &max_sequences,
             "sequences in flight at once; each stage reserves KV cache for N contexts");
   flags.String("token-file", "FILE", &token_file,
@@ -45,6 +48,14 @@ absl::Status ClusterFlags::Apply(const EngineFlags& engine, ClusterOptions* o) c
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("--activation-type: '", activation_type, "' is not f32 or f16"));
+  }
+  if (stage_links == "auto") {
+    o->stage_links = v1::TRANSPORT_AUTO;
+  } else if (stage_links == "grpc") {
+    o->stage_links = v1::TRANSPORT_GRPC;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--stage-links: '", stage_links, "' is not auto or grpc"));
   }
   if (max_sequences < 1 || max_sequences > 4096) {
     return absl::InvalidArgumentError("--max-sequences must be in [1, 4096]");

@@ -17,6 +17,7 @@ struct ClusterFlags {
   std::string split = "auto";  // "auto" or layer counts "3,3,6"
   std::string tensor_split;    // ratios "0.25,0.75"
   std::string activation_type = "f32";
+  std::string stage_links = "auto";
   int64_t max_sequences = 8;
   std::string token_file;  // the workers' shared secret
   std::string tls_dir;     // mutual TLS with the workers

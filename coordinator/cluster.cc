@@ -439,10 +439,14 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
     v1::ConnectDownstreamRequest connect;
     if (i + 1 < impl.stages.size()) {
       connect.set_next_address(impl.stages[i + 1]->address());
-      connect.set_transport(v1::TRANSPORT_GRPC);
+      connect.set_transport(o.stage_links);
       connect.set_activation_type(o.activation_type);
     }
     LP_RETURN_IF_ERROR(impl.stages[i]->ConnectDownstream(connect), impl.StageName(i));
+    if (i + 1 < impl.stages.size()) {
+      impl.Log(absl::StrCat(impl.StageName(i), " sends to ", impl.StageName(i + 1), " over ",
+                            impl.stages[i]->link_to_next()));
+    }
   }
   AddPeerToken(&impl.results_context, options.token);
   impl.results = impl.stages.back()->stub().Results(&impl.results_context,
@@ -451,7 +455,9 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
                                          [&impl](const absl::Status& st) {
                                            impl.Post(FailureEvent{impl.Diagnose(
                                                absl::StrCat("stream to ", impl.StageName(0)), st)});
-                                         }));
+                                         },
+                                         o.stage_links == v1::TRANSPORT_AUTO));
+  impl.Log(absl::StrCat("sends tokens to ", impl.StageName(0), " over ", impl.to_first->kind()));
 
   // The description DescribeCluster serves.
   v1::ModelDescription& m = impl.model;
@@ -535,6 +541,7 @@ v1::ClusterDescription Cluster::Describe() const {
     s->set_memory_used_bytes(link.loaded().bytes_used());
     s->set_memory_free_bytes(link.loaded().free_memory_bytes());
     s->set_state(link.healthy() ? v1::STAGE_STATE_READY : v1::STAGE_STATE_DOWN);
+    s->set_link_to_next(link.link_to_next());
   }
   *d.mutable_protocol() = CurrentProtocolVersion();
   d.set_build(kBuildName);

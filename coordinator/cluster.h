@@ -57,6 +57,9 @@ struct ClusterOptions {
   double rope_freq_scale = 0;
   double ntk_alpha = 1;
   v1::ElementType activation_type = v1::ELEMENT_TYPE_F32;
+  // Stage-to-stage links: TRANSPORT_AUTO (a Unix socket between stages on
+  // one host, gRPC otherwise) or TRANSPORT_GRPC (always gRPC).
+  v1::Transport stage_links = v1::TRANSPORT_AUTO;
   // The workers' shared secret (--token-file, proto/peer_token.h); empty:
   // calls carry none.
   std::string token;

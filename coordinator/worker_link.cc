@@ -2,7 +2,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "proto/peer_token.h"
+#include "base/status_macros.h"
 #include "proto/version.h"
+#include "transport/grpc_chunk_stream.h"
+#include "transport/unix_chunk_stream.h"
 
 namespace layerpool {
 namespace {
@@ -26,12 +29,9 @@ grpc::ChannelArguments LinkChannelArguments() {
 
 // ---------------------------------------------------------------- sender
 
-ActivationSender::ActivationSender(v1::Worker::Stub& stub,
-                                   std::function<void(const absl::Status&)> on_error,
-                                   const std::string& token)
-    : on_error_(std::move(on_error)) {
-  AddPeerToken(&context_, token);
-  stream_ = stub.Activations(&context_);
+ActivationSender::ActivationSender(std::unique_ptr<ChunkSender> stream,
+                                   std::function<void(const absl::Status&)> on_error)
+    : stream_(std::move(stream)), on_error_(std::move(on_error)) {
   reader_ = std::thread([this] { ReadAcks(); });
 }
 
@@ -50,18 +50,18 @@ absl::Status ActivationSender::Send(v1::ActivationChunk chunk) {
 
 void ActivationSender::ReadAcks() {
   v1::ActivationAck ack;
-  while (stream_->Read(&ack)) {
+  std::chrono::steady_clock::time_point previous_ack;
+  while (stream_->ReadAck(&ack)) {
     const auto now = std::chrono::steady_clock::now();
     std::lock_guard lock(mu_);
     auto it = sent_.find(ack.micro_batch_id());
     if (it == sent_.end()) continue;
-    const double round_trip =
-        std::chrono::duration<double, std::micro>(now - it->second).count();
+    hop_us_sum_ += HopMicros(it->second, previous_ack, now, ack);
+    previous_ack = now;
     sent_.erase(it);
-    hop_us_sum_ += std::max(0.0, round_trip - ack.queue_us() - ack.compute_us()) / 2;
     ++hop_count_;
   }
-  const absl::Status status = FromGrpc(stream_->Finish());
+  const absl::Status status = stream_->Finish();
   if (!closed_) {
     on_error_(status.ok() ? absl::UnavailableError("the stage ended the stream")
                           : status);
@@ -70,7 +70,7 @@ void ActivationSender::ReadAcks() {
 
 void ActivationSender::Close() {
   if (closed_.exchange(true)) return;
-  context_.TryCancel();
+  stream_->Cancel();
   if (reader_.joinable()) reader_.join();
 }
 
@@ -140,7 +140,9 @@ absl::Status WorkerLink::ConnectDownstream(const v1::ConnectDownstreamRequest& r
   AddPeerToken(&context, token_);
   SetDeadline(context, absl::Seconds(30));
   v1::ConnectDownstreamResponse response;
-  return FromGrpc(stub_->ConnectDownstream(&context, request, &response));
+  LP_RETURN_IF_ERROR(FromGrpc(stub_->ConnectDownstream(&context, request, &response)));
+  link_to_next_ = response.link();
+  return absl::OkStatus();
 }
 
 absl::Status WorkerLink::CheckHealth(absl::Duration timeout) {
@@ -205,8 +207,16 @@ void WorkerLink::FreeLoop() {
 }
 
 absl::StatusOr<std::unique_ptr<ActivationSender>> WorkerLink::OpenActivations(
-    std::function<void(const absl::Status&)> on_error) {
-  return std::make_unique<ActivationSender>(*stub_, std::move(on_error), token_);
+    std::function<void(const absl::Status&)> on_error, bool try_unix_socket) {
+  std::unique_ptr<ChunkSender> stream;
+  if (try_unix_socket && !hello_.unix_socket().empty()) {
+    // Not there (another host) or refused: gRPC, which always works.
+    absl::StatusOr<std::unique_ptr<UnixChunkSender>> local =
+        UnixChunkSender::Connect(hello_.unix_socket(), token_, absl::Seconds(5));
+    if (local.ok()) stream = *std::move(local);
+  }
+  if (stream == nullptr) stream = std::make_unique<GrpcChunkSender>(channel_, token_);
+  return std::make_unique<ActivationSender>(std::move(stream), std::move(on_error));
 }
 
 }  // namespace layerpool

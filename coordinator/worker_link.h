@@ -23,17 +23,18 @@
 #include "grpcpp/grpcpp.h"
 #include "layerpool/v1/worker.grpc.pb.h"
 #include "proto/tls.h"
+#include "transport/chunk_stream.h"
 
 namespace layerpool {
 
-// The Activations stream from the coordinator into stage 0. Send() is
-// called from one thread; acks are read on a thread of its own, which
-// measures the hop and reports a broken stream once through `on_error`.
+// The activation stream from the coordinator into stage 0, over gRPC or
+// (stage 0 on this host) its Unix socket. Send() is called from one
+// thread; acks are read on a thread of its own, which measures the hop and
+// reports a broken stream once through `on_error`.
 class ActivationSender {
  public:
-  // `token`: the workers' shared secret (proto/peer_token.h), may be empty.
-  ActivationSender(v1::Worker::Stub& stub, std::function<void(const absl::Status&)> on_error,
-                   const std::string& token);
+  ActivationSender(std::unique_ptr<ChunkSender> stream,
+                   std::function<void(const absl::Status&)> on_error);
   ~ActivationSender();
 
   // Unavailable when the stream is broken.
@@ -42,12 +43,13 @@ class ActivationSender {
   void Close();
   // Mean one-way hop, microseconds (see StatsResponse.hop_latency).
   double mean_hop_us() const;
+  // "grpc" or "unix socket".
+  const char* kind() const { return stream_->kind(); }
 
  private:
   void ReadAcks();
 
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::ActivationChunk, v1::ActivationAck>> stream_;
+  std::unique_ptr<ChunkSender> stream_;
   std::function<void(const absl::Status&)> on_error_;
   std::atomic<bool> closed_{false};
   mutable std::mutex mu_;
@@ -72,6 +74,8 @@ class WorkerLink {
   const std::string& token() const { return token_; }
   const v1::HelloResponse& hello() const { return hello_; }
   const v1::LoadStageResponse& loaded() const { return loaded_; }
+  // How this stage reaches the next (ConnectDownstreamResponse.link).
+  const std::string& link_to_next() const { return link_to_next_; }
   v1::Worker::Stub& stub() { return *stub_; }
   bool healthy() const { return healthy_; }
 
@@ -88,8 +92,10 @@ class WorkerLink {
   // slow or dead worker unless it chooses to: the future is ready once the
   // worker answered (or the call failed: a dead worker holds nothing).
   std::shared_future<void> FreeSequencesAsync(std::vector<uint64_t> ids);
+  // Over the worker's Unix socket when `try_unix_socket` and it is on this
+  // host (its Hello names one that accepts us), else over gRPC.
   [[nodiscard]] absl::StatusOr<std::unique_ptr<ActivationSender>> OpenActivations(
-      std::function<void(const absl::Status&)> on_error);
+      std::function<void(const absl::Status&)> on_error, bool try_unix_socket);
 
  private:
   WorkerLink() = default;
@@ -101,6 +107,7 @@ class WorkerLink {
   std::unique_ptr<v1::Worker::Stub> stub_;
   v1::HelloResponse hello_;
   v1::LoadStageResponse loaded_;
+  std::string link_to_next_;
   std::atomic<bool> healthy_{true};
 
   std::mutex free_mu_;

@@ -61,6 +61,24 @@ got, err2 = run(model, *rope, "--local-workers", "3", "--split", "1,2,2")
 if err or err2 or got["tokens"] != alone["tokens"] or alone["tokens"] == plain["tokens"]:
     failures.append(f"rope overrides through workers: {err or err2}")
 
+# Local workers pass hidden states over Unix sockets by default (the log
+# says so); --stage-links grpc keeps to gRPC streams with the same tokens.
+model = os.path.join(shared, "models", "synth-12L/synth-12L-Q4_K_M.gguf")
+alone, _ = run(model, "--temp", "0")
+for links, expect in (("auto", "over unix socket"), ("grpc", "over grpc")):
+    args = [lp, "run", "--model", model, "--prompt", PROMPT, "--n-predict", "24", "--output",
+            "json", "--threads", "1", "--temp", "0", "--local-workers", "3", "--split", "4,4,4",
+            "--stage-links", links]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        failures.append(f"--stage-links {links}: rc={out.returncode} {out.stderr[-400:]}")
+    elif json.loads(out.stdout)["tokens"] != alone["tokens"]:
+        failures.append(f"--stage-links {links}: tokens differ from one process")
+    elif out.stderr.count(expect) < 3:  # coordinator -> 0, 0 -> 1, 1 -> 2
+        failures.append(f"--stage-links {links}: log lacks 3 x {expect!r}: {out.stderr[-800:]}")
+    else:
+        print(f"ok  --stage-links {links}")
+
 # f16 on the wire runs (its tokens may differ from f32's: not asserted).
 model = os.path.join(shared, "models", "stories260K/stories260K-F32.gguf")
 got, err = run(model, "--temp", "0", "--local-workers", "2", "--activation-type", "f16")

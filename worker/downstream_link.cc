@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "proto/peer_token.h"
 #include "proto/version.h"
+#include "transport/grpc_chunk_stream.h"
+#include "transport/unix_chunk_stream.h"
 #include "worker/activation_chunks.h"
 
 namespace layerpool {
@@ -36,8 +38,9 @@ absl::StatusOr<std::unique_ptr<DownstreamLink>> DownstreamLink::Connect(
   // Only acks and Hello come back on this channel.
   args.SetMaxSendMessageSize(static_cast<int>(kMaxPeerMessageBytes));
   args.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessageBytes));
-  link->stub_ = v1::Worker::NewStub(grpc::CreateCustomChannel(
-      o.address, WorkerChannelCredentials(o.tls), args));
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(o.address, WorkerChannelCredentials(o.tls), args);
+  std::unique_ptr<v1::Worker::Stub> stub = v1::Worker::NewStub(channel);
 
   v1::HelloRequest hello;
   *hello.mutable_protocol_version() = CurrentProtocolVersion();
@@ -48,7 +51,7 @@ absl::StatusOr<std::unique_ptr<DownstreamLink>> DownstreamLink::Connect(
   hello_context.set_deadline(absl::ToChronoTime(absl::Now() + o.hello_timeout));
   AddPeerToken(&hello_context, o.token);
   const grpc::Status hello_status =
-      link->stub_->Hello(&hello_context, hello, &peer);
+      stub->Hello(&hello_context, hello, &peer);
   if (!hello_status.ok()) {
     return fail(absl::StatusCode::kUnavailable,
                 absl::StrCat("Hello failed: ", hello_status.error_message()));
@@ -73,8 +76,25 @@ absl::StatusOr<std::unique_ptr<DownstreamLink>> DownstreamLink::Connect(
   link->max_inflight_chunks_ =
       std::clamp<uint32_t>(peer.max_inflight_chunks(), 1, kMaxPeerInflight);
 
-  AddPeerToken(&link->context_, o.token);
-  link->stream_ = link->stub_->Activations(&link->context_);
+  std::string why_not_unix;
+  if (!o.try_unix_socket) {
+    link->description_ = "grpc";
+  } else if (peer.unix_socket().empty()) {
+    why_not_unix = "the next worker offers no Unix socket";
+  } else {
+    absl::StatusOr<std::unique_ptr<UnixChunkSender>> unix_sender =
+        UnixChunkSender::Connect(peer.unix_socket(), o.token, o.hello_timeout);
+    if (unix_sender.ok()) {
+      link->sender_ = *std::move(unix_sender);
+      link->description_ = "unix socket";
+    } else {
+      why_not_unix = std::string(unix_sender.status().message());
+    }
+  }
+  if (link->sender_ == nullptr) {
+    link->sender_ = std::make_unique<GrpcChunkSender>(channel, o.token);
+    if (!why_not_unix.empty()) link->description_ = absl::StrCat("grpc (", why_not_unix, ")");
+  }
   link->ack_thread_ = std::thread([l = link.get()] { l->ReadAcks(); });
   return link;
 }
@@ -97,7 +117,7 @@ absl::Status DownstreamLink::Broken(const absl::Status& cause) const {
 absl::Status DownstreamLink::FinishLocked() {
   if (!finished_) {
     finished_ = true;
-    final_status_ = FromGrpc(stream_->Finish());
+    final_status_ = sender_->Finish();
   }
   return Broken(final_status_);
 }
@@ -112,7 +132,7 @@ absl::Status DownstreamLink::Send(
     return FinishLocked();
   }
   for (const v1::ActivationChunk& chunk : chunks) {
-    if (!stream_->Write(chunk)) {
+    if (!sender_->Write(chunk)) {
       // Finish may only follow the last Read; the ack thread sees the
       // stream's end as this Write did.
       absl::MutexLock lock(&mu_);
@@ -153,23 +173,19 @@ bool DownstreamLink::WaitForRoom(uint64_t micro_batch_id, uint32_t n) {
 
 void DownstreamLink::Close() {
   closing_.store(true);
-  context_.TryCancel();
+  if (sender_ != nullptr) sender_->Cancel();
 }
 
 void DownstreamLink::ReadAcks() {
   v1::ActivationAck ack;
-  while (stream_->Read(&ack)) {
+  std::chrono::steady_clock::time_point previous_ack;
+  while (sender_->ReadAck(&ack)) {
     const auto now = std::chrono::steady_clock::now();
     absl::MutexLock lock(&mu_);
     auto it = inflight_.find(ack.micro_batch_id());
     if (it == inflight_.end()) continue;  // not ours to account
-    const double round_trip =
-        std::chrono::duration<double, std::micro>(now - it->second.sent)
-            .count();
-    const double hop = (round_trip - static_cast<double>(ack.queue_us()) -
-                        static_cast<double>(ack.compute_us())) /
-                       2;
-    hop_.Add(std::max(0.0, hop));
+    hop_.Add(HopMicros(it->second.sent, previous_ack, now, ack));
+    previous_ack = now;
     inflight_chunks_ -= std::min(inflight_chunks_, it->second.chunks);
     inflight_.erase(it);
   }

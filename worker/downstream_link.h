@@ -1,9 +1,12 @@
-// A stage's gRPC link to the next stage: the Activations stream it sends
-// hidden states on, and the thread that reads the next stage's acks.
+// A stage's link to the next stage: the activation stream it sends hidden
+// states on (transport/chunk_stream.h), and the thread that reads the next
+// stage's acks.
 //
-// Connect says Hello (with a deadline) and refuses a peer of another
-// protocol major, or one that cannot take f16 activations when they are
-// asked for. The acks are the flow control: Send blocks while the next
+// Connect says Hello over gRPC (with a deadline) and refuses a peer of
+// another protocol major, or one that cannot take f16 activations when they
+// are asked for. The stream then goes over the next worker's Unix socket
+// when try_unix_socket is set and the worker is on this host (its Hello
+// names a socket that accepts us), else over its Activations RPC. The acks are the flow control: Send blocks while the next
 // stage holds as many unacked chunks as its Hello allowed. From each ack the
 // link measures the hop: (send -> ack time - the receiver's queue and
 // compute time) / 2, with no clocks to agree.
@@ -38,6 +41,7 @@
 #include "grpcpp/grpcpp.h"
 #include "layerpool/v1/worker.grpc.pb.h"
 #include "proto/tls.h"
+#include "transport/chunk_stream.h"
 #include "worker/latency_window.h"
 
 namespace layerpool {
@@ -52,6 +56,7 @@ class DownstreamLink {
     std::function<void(const absl::Status&)> on_broken;
     std::string token;  // the shared secret the next stage expects, if any
     std::optional<TlsFiles> tls;  // mutual TLS to the next stage, if set
+    bool try_unix_socket = false;  // TRANSPORT_AUTO
   };
 
   // Unavailable when the next stage does not answer Hello in time,
@@ -76,6 +81,9 @@ class DownstreamLink {
   size_t max_message_bytes() const { return max_message_bytes_; }
   v1::ElementType activation_type() const { return options_.activation_type; }
   const std::string& address() const { return options_.address; }
+  // ConnectDownstreamResponse.link: "unix socket", "grpc", or
+  // "grpc (why not a Unix socket)".
+  const std::string& description() const { return description_; }
 
   v1::LatencySummary TakeHopLatency() { return hop_.TakeSummary(); }
 
@@ -96,11 +104,8 @@ class DownstreamLink {
   const Options options_;
   size_t max_message_bytes_ = 0;
   uint32_t max_inflight_chunks_ = 1;
-  std::unique_ptr<v1::Worker::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<
-      grpc::ClientReaderWriter<v1::ActivationChunk, v1::ActivationAck>>
-      stream_;
+  std::unique_ptr<ChunkSender> sender_;
+  std::string description_;
   std::thread ack_thread_;
   std::atomic<bool> closing_{false};
   LatencyWindow hop_;

@@ -11,6 +11,7 @@
 #include "kernels/vec_dot.h"
 #include "proto/peer_token.h"
 #include "proto/version.h"
+#include "transport/grpc_chunk_stream.h"
 #include "worker/activation_chunks.h"
 #include "worker/host_memory.h"
 #include "worker/model_access.h"
@@ -51,8 +52,23 @@ WorkerService::WorkerService(WorkerOptions options)
                    : static_cast<int>(
                          std::max(1u, std::thread::hardware_concurrency()))),
       started_(Clock::now()) {
-  absl::MutexLock lock(&stats_mu_);
-  window_start_ = started_;
+  {
+    absl::MutexLock lock(&stats_mu_);
+    window_start_ = started_;
+  }
+  if (options_.unix_socket) {
+    absl::StatusOr<std::unique_ptr<UnixChunkListener>> listener = UnixChunkListener::Start(
+        options_.token, kMaxMessageBytes + (1u << 20),
+        [this](ChunkReceiver& receiver, std::function<void()> cancel) {
+          return ServeStream(receiver, std::move(cancel));
+        });
+    if (listener.ok()) {
+      unix_listener_ = *std::move(listener);
+    } else {
+      Log(absl::StrCat("no Unix socket for stages on this host (", listener.status().message(),
+                       "); they use gRPC"));
+    }
+  }
 }
 
 WorkerService::~WorkerService() {
@@ -69,11 +85,12 @@ void WorkerService::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
     shutting_down_ = true;
-    if (upstream_ != nullptr) upstream_->TryCancel();
+    if (cancel_upstream_) cancel_upstream_();
     link = link_;
   }
   if (link != nullptr) link->Close();
   results_.Close();
+  if (unix_listener_ != nullptr) unix_listener_->Stop();
 }
 
 void WorkerService::Log(const std::string& line) const {
@@ -133,6 +150,7 @@ grpc::Status WorkerService::Hello(grpc::ServerContext* context,
   }
   *response->mutable_protocol_version() = CurrentProtocolVersion();
   response->set_build(kBuildName);
+  if (unix_listener_ != nullptr) response->set_unix_socket(unix_listener_->name());
   response->add_capabilities("f16-activations");
   response->set_free_memory_bytes(
       budget.bytes > reserved ? budget.bytes - reserved : 0);
@@ -169,7 +187,7 @@ absl::Status WorkerService::LoadStageImpl(const v1::LoadStageRequest& request,
     old_stage = std::move(stage_);
     old_link = std::move(link_);
     ++link_generation_;
-    if (upstream_ != nullptr) upstream_->TryCancel();
+    if (cancel_upstream_) cancel_upstream_();
     state_ = v1::STAGE_STATE_LOADING;
     state_message_ = "loading";
   }
@@ -209,15 +227,15 @@ grpc::Status WorkerService::ConnectDownstream(
     grpc::ServerContext* context, const v1::ConnectDownstreamRequest* request,
     v1::ConnectDownstreamResponse* response) {
   if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
-  absl::Status status = ConnectImpl(*request);
+  absl::Status status = ConnectImpl(*request, response);
   if (!status.ok()) {
     Log(absl::StrCat("ConnectDownstream failed: ", status.message()));
   }
   return ToGrpc(status);
 }
 
-absl::Status WorkerService::ConnectImpl(
-    const v1::ConnectDownstreamRequest& request) {
+absl::Status WorkerService::ConnectImpl(const v1::ConnectDownstreamRequest& request,
+                                        v1::ConnectDownstreamResponse* response) {
   LP_ASSIGN_OR_RETURN(std::shared_ptr<ServedStage> stage, ReadyStage());
   const std::string name = absl::StrCat("stage ", stage->stage_index());
   if (request.transport() == v1::TRANSPORT_NCCL) {
@@ -225,6 +243,7 @@ absl::Status WorkerService::ConnectImpl(
         name, ": this worker has no NCCL transport yet; use TRANSPORT_GRPC"));
   }
   if (request.transport() != v1::TRANSPORT_GRPC &&
+      request.transport() != v1::TRANSPORT_AUTO &&
       request.transport() != v1::TRANSPORT_UNSPECIFIED) {
     return absl::InvalidArgumentError(
         absl::StrCat(name, ": transport ", request.transport(), " is unknown"));
@@ -266,6 +285,7 @@ absl::Status WorkerService::ConnectImpl(
   options.address = request.next_address();
   options.stage_index = stage->stage_index();
   options.activation_type = type;
+  options.try_unix_socket = request.transport() == v1::TRANSPORT_AUTO;
   options.on_broken = [this, generation](const absl::Status& status) {
     OnLinkBroken(generation, status);
   };
@@ -288,7 +308,9 @@ absl::Status WorkerService::ConnectImpl(
     return absl::AbortedError(
         absl::StrCat(name, ": the stage changed while connecting"));
   }
-  Log(absl::StrCat(name, ": sends to ", request.next_address(), " (",
+  response->set_link(connected->description());
+  Log(absl::StrCat(name, ": sends to ", request.next_address(), " over ",
+                   connected->description(), " (",
                    type == v1::ELEMENT_TYPE_F16 ? "f16" : "f32",
                    " activations, messages up to ",
                    HumanBytes(connected->max_message_bytes()), ")"));
@@ -398,31 +420,34 @@ grpc::Status WorkerService::Activations(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::ActivationAck, v1::ActivationChunk>* stream) {
   if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
+  GrpcChunkReceiver receiver(stream);
+  return ToGrpc(ServeStream(receiver, [context] { context->TryCancel(); }));
+}
+
+absl::Status WorkerService::ServeStream(ChunkReceiver& stream, std::function<void()> cancel) {
+  uint64_t generation;
   {
     absl::MutexLock lock(&mu_);
-    if (shutting_down_) {
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "worker shutting down");
-    }
+    if (shutting_down_) return absl::UnavailableError("worker shutting down");
     // One upstream at a time: the newer stream wins.
-    if (upstream_ != nullptr) upstream_->TryCancel();
-    upstream_ = context;
+    if (cancel_upstream_) cancel_upstream_();
+    cancel_upstream_ = std::move(cancel);
+    generation = ++upstream_generation_;
   }
   const absl::Status status = ServeUpstream(stream);
   {
     absl::MutexLock lock(&mu_);
-    if (upstream_ == context) upstream_ = nullptr;
+    if (upstream_generation_ == generation) cancel_upstream_ = nullptr;
   }
-  return ToGrpc(status);
+  return status;
 }
 
-absl::Status WorkerService::ServeUpstream(
-    grpc::ServerReaderWriter<v1::ActivationAck, v1::ActivationChunk>* stream) {
+absl::Status WorkerService::ServeUpstream(ChunkReceiver& stream) {
   LP_ASSIGN_OR_RETURN(std::shared_ptr<ServedStage> stage, ReadyStage());
   const std::string name = absl::StrCat("stage ", stage->stage_index());
   ChunkAssembler assembler(stage->chunk_limits());
   v1::ActivationChunk chunk;
-  while (stream->Read(&chunk)) {
+  while (stream.Read(&chunk)) {
     absl::StatusOr<bool> complete = assembler.Add(chunk);
     if (!complete.ok()) return Annotate(complete.status(), name);
     if (!*complete) continue;
@@ -430,7 +455,7 @@ absl::Status WorkerService::ServeUpstream(
     v1::ActivationAck ack;
     LP_RETURN_IF_ERROR(Process(*stage, batch, &ack));
     // A failed Write means the upstream went away; its status is its own.
-    if (!stream->Write(ack)) break;
+    if (!stream.WriteAck(ack)) break;
   }
   return absl::OkStatus();
 }

@@ -6,9 +6,11 @@
 // link), ConnectDownstream, then opens Activations; the last stage's
 // StepResults go out on Results.
 //
-// The data plane computes in the Activations handler's thread: one
-// upstream stream at a time (a newer one cancels the older), micro-batches
-// in arrival order. A middle stage sends its output on the DownstreamLink
+// The data plane computes in the thread that reads the upstream stream:
+// gRPC's Activations handler, or the Unix socket's reader for an upstream
+// stage on this host (transport/unix_chunk_stream.h). One upstream stream
+// at a time, whichever its transport (a newer one cancels the older),
+// micro-batches in arrival order. A middle stage sends its output on the DownstreamLink
 // before it acks upstream; the last stage samples and queues a StepResult.
 // Anything malformed ends the stream with InvalidArgument naming the stage
 // and the field; the worker keeps serving, and a new stream starts clean.
@@ -16,9 +18,10 @@
 // The ack's queue_us runs from reading a micro-batch's last chunk to the
 // start of its compute, and Stats' queue_depth counts the micro-batches
 // between those points and through compute. A micro-batch that arrived
-// while the previous one was computing waits in gRPC's buffers before it
-// is read; neither figure sees that wait, so under load the sender's hop
-// latency includes it.
+// while the previous one was computing waits in the transport's buffers
+// before it is read; neither figure sees that wait, so the sender's hop
+// measure (HopMicros in transport/chunk_stream.h) starts such a
+// micro-batch's round trip at the previous ack instead.
 //
 // When the next stage fails between two micro-batches, the failure is
 // reported on the next micro-batch (Unavailable, "stage K: next stage K+1
@@ -44,6 +47,8 @@
 #include "grpcpp/grpcpp.h"
 #include "layerpool/v1/worker.grpc.pb.h"
 #include "proto/tls.h"
+#include "transport/chunk_stream.h"
+#include "transport/unix_chunk_stream.h"
 #include "worker/downstream_link.h"
 #include "worker/latency_window.h"
 #include "worker/results_queue.h"
@@ -67,6 +72,9 @@ struct WorkerOptions {
   // --tls-dir: mutual TLS for callers and for the link to the next stage
   // (proto/tls.h); none: plain text.
   std::optional<TlsFiles> tls;
+  // Also take activation streams on an abstract Unix socket, named in Hello,
+  // from stages on this host (ConnectDownstream's TRANSPORT_AUTO).
+  bool unix_socket = true;
 };
 
 class WorkerService final : public v1::Worker::Service {
@@ -114,9 +122,11 @@ class WorkerService final : public v1::Worker::Service {
   Budget MemoryBudget() const;
   absl::Status LoadStageImpl(const v1::LoadStageRequest& request,
                              v1::LoadStageResponse* response);
-  absl::Status ConnectImpl(const v1::ConnectDownstreamRequest& request);
-  absl::Status ServeUpstream(
-      grpc::ServerReaderWriter<v1::ActivationAck, v1::ActivationChunk>* stream);
+  absl::Status ConnectImpl(const v1::ConnectDownstreamRequest& request,
+                           v1::ConnectDownstreamResponse* response);
+  // Makes `stream` the upstream (cancelling the one before) and serves it.
+  absl::Status ServeStream(ChunkReceiver& stream, std::function<void()> cancel);
+  absl::Status ServeUpstream(ChunkReceiver& stream);
   // Runs one micro-batch and hands its output on; fills the ack.
   absl::Status Process(ServedStage& stage, const MicroBatch& batch,
                        v1::ActivationAck* ack);
@@ -129,6 +139,7 @@ class WorkerService final : public v1::Worker::Service {
   const int threads_;
   const std::chrono::steady_clock::time_point started_;
   ResultsQueue results_;
+  std::unique_ptr<UnixChunkListener> unix_listener_;  // none when it could not start
 
   // Guards the stage, the link, the upstream stream and the health state.
   // Never held while computing, nor while a link is destroyed: the link's
@@ -137,7 +148,9 @@ class WorkerService final : public v1::Worker::Service {
   std::shared_ptr<ServedStage> stage_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<DownstreamLink> link_ ABSL_GUARDED_BY(mu_);
   uint64_t link_generation_ ABSL_GUARDED_BY(mu_) = 0;
-  grpc::ServerContext* upstream_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // Ends the current upstream stream; empty when there is none.
+  std::function<void()> cancel_upstream_ ABSL_GUARDED_BY(mu_);
+  uint64_t upstream_generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool loading_ ABSL_GUARDED_BY(mu_) = false;
   v1::StageState state_ ABSL_GUARDED_BY(mu_) = v1::STAGE_STATE_UNSPECIFIED;

@@ -76,14 +76,17 @@ struct Worker {
   }
   grpc::Status Connect(const std::string& next,
                        v1::ElementType type = v1::ELEMENT_TYPE_F32,
-                       v1::Transport transport = v1::TRANSPORT_GRPC) {
+                       v1::Transport transport = v1::TRANSPORT_GRPC,
+                       std::string* link = nullptr) {
     v1::ConnectDownstreamRequest request;
     request.set_next_address(next);
     request.set_activation_type(type);
     request.set_transport(transport);
     v1::ConnectDownstreamResponse response;
     grpc::ClientContext context;
-    return stub->ConnectDownstream(&context, request, &response);
+    grpc::Status status = stub->ConnectDownstream(&context, request, &response);
+    if (link != nullptr) *link = response.link();
+    return status;
   }
   v1::HealthResponse Health() {
     v1::HealthResponse response;
@@ -209,14 +212,15 @@ class WorkerServiceTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(front_.server && back_.server); }
 
   // Loads both stages and links them.
-  void StartPipeline(v1::ElementType type) {
+  void StartPipeline(v1::ElementType type, v1::Transport transport = v1::TRANSPORT_GRPC,
+                     std::string* link = nullptr) {
     v1::LoadStageResponse loaded;
     ASSERT_TRUE(front_.Load(0, 1, 0, &loaded).ok());
     EXPECT_THAT(loaded.content_hash(), HasSubstr("sha256:"));
     EXPECT_GT(loaded.weight_bytes(), 0u);
     ASSERT_TRUE(back_.Load(2, 4, 1).ok());
     ASSERT_TRUE(back_.Connect("").ok());
-    grpc::Status connected = front_.Connect(back_.address, type);
+    grpc::Status connected = front_.Connect(back_.address, type, transport, link);
     ASSERT_TRUE(connected.ok()) << connected.error_message();
   }
 
@@ -272,6 +276,7 @@ TEST_F(WorkerServiceTest, HelloDescribesTheWorker) {
   EXPECT_EQ(response.max_inflight_chunks(), 8u);
   EXPECT_GT(response.total_memory_bytes(), 0u);
   EXPECT_THAT(response.capabilities(), ::testing::Contains("f16-activations"));
+  EXPECT_THAT(response.unix_socket(), ::testing::StartsWith("layerpool-"));
 
   request.mutable_protocol_version()->set_major(2);
   grpc::ClientContext other;
@@ -280,7 +285,9 @@ TEST_F(WorkerServiceTest, HelloDescribesTheWorker) {
 }
 
 TEST_F(WorkerServiceTest, TwoStagesGiveTheOneStageGreedyTokens) {
-  StartPipeline(v1::ELEMENT_TYPE_F32);
+  std::string link;
+  StartPipeline(v1::ELEMENT_TYPE_F32, v1::TRANSPORT_GRPC, &link);
+  EXPECT_EQ(link, "grpc");
   EXPECT_EQ(front_.Health().state(), v1::STAGE_STATE_READY);
   const std::vector<int32_t> tokens = Generate(16);
   EXPECT_EQ(tokens, ReferenceTokens(16));
@@ -314,6 +321,24 @@ TEST_F(WorkerServiceTest, TwoStagesGiveTheOneStageGreedyTokens) {
   grpc::ClientContext free_context;
   ASSERT_TRUE(back_.stub->FreeSequence(&free_context, free, &freed).ok());
   EXPECT_EQ(freed.freed(), 1u);
+}
+
+// Two stages on one host, asked for TRANSPORT_AUTO, pass hidden states
+// over the next worker's Unix socket, with the same tokens and hops.
+TEST_F(WorkerServiceTest, StagesOnOneHostTakeTheUnixSocket) {
+  std::string link;
+  StartPipeline(v1::ELEMENT_TYPE_F32, v1::TRANSPORT_AUTO, &link);
+  EXPECT_EQ(link, "unix socket");
+  EXPECT_EQ(Generate(16), ReferenceTokens(16));
+  uint64_t hops = 0;
+  for (int i = 0; i < 500 && hops < 16; ++i) {
+    v1::StatsResponse stats;
+    grpc::ClientContext context;
+    ASSERT_TRUE(front_.stub->Stats(&context, {}, &stats).ok());
+    hops += stats.hop_latency().count();
+    if (hops < 16) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(hops, 16u);
 }
 
 // f16 on the wire rounds the hidden states, so tokens may differ from the
@@ -543,8 +568,12 @@ TEST_F(WorkerServiceTest, SurvivesRandomlyDamagedChunks) {
 
 // A malformed chunk that the first stage passes on is refused by the next
 // one; the first reports it on its next micro-batch and in Health.
-TEST_F(WorkerServiceTest, DownstreamErrorsReachTheUpstream) {
-  StartPipeline(v1::ELEMENT_TYPE_F32);
+// Over either transport between the stages.
+class DownstreamErrorsTest : public WorkerServiceTest,
+                             public ::testing::WithParamInterface<v1::Transport> {};
+
+TEST_P(DownstreamErrorsTest, ReachTheUpstream) {
+  StartPipeline(v1::ELEMENT_TYPE_F32, GetParam());
   Upstream up(front_);
   // Sequence 5 starts at position 0 on stage 0; drop it on stage 1 only, so
   // its next row is unknown there.
@@ -578,6 +607,9 @@ TEST_F(WorkerServiceTest, DownstreamErrorsReachTheUpstream) {
               HasSubstr("stage 0: next stage 1 at " + back_.address +
                         ": stage 1: micro-batch 2"));
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, DownstreamErrorsTest,
+                         ::testing::Values(v1::TRANSPORT_GRPC, v1::TRANSPORT_AUTO));
 
 }  // namespace
 }  // namespace layerpool

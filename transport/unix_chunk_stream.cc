@@ -1,0 +1,347 @@
+#include "transport/unix_chunk_stream.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <random>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "base/secret_file.h"
+
+namespace layerpool {
+namespace {
+
+enum FrameType : uint32_t { kHello = 1, kStatus = 2, kChunk = 3, kAck = 4 };
+
+struct FrameHeader {
+  uint32_t length;
+  uint32_t type;
+};
+
+// Room for a status message or a token, whatever the data limit.
+constexpr uint32_t kMinPayloadLimit = 64 * 1024;
+
+std::string Errno(const char* what) { return absl::StrCat(what, ": ", std::strerror(errno)); }
+
+socklen_t AbstractAddress(const std::string& name, sockaddr_un* address) {
+  std::memset(address, 0, sizeof(*address));
+  address->sun_family = AF_UNIX;
+  const size_t n = std::min(name.size(), sizeof(address->sun_path) - 1);
+  std::memcpy(address->sun_path + 1, name.data(), n);  // sun_path[0] = 0: abstract
+  return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
+}
+
+bool WriteFrame(int fd, uint32_t type, const std::string& payload) {
+  FrameHeader header{static_cast<uint32_t>(payload.size()), type};
+  iovec parts[2] = {{&header, sizeof(header)},
+                    {const_cast<char*>(payload.data()), payload.size()}};
+  size_t skip = 0;  // bytes already sent
+  const size_t total = sizeof(header) + payload.size();
+  while (skip < total) {
+    iovec pending[2];
+    int n = 0;
+    size_t offset = skip;
+    for (const iovec& part : parts) {
+      if (offset >= part.iov_len) {
+        offset -= part.iov_len;
+        continue;
+      }
+      pending[n++] = {static_cast<char*>(part.iov_base) + offset, part.iov_len - offset};
+      offset = 0;
+    }
+    msghdr message{};
+    message.msg_iov = pending;
+    message.msg_iovlen = static_cast<size_t>(n);
+    const ssize_t sent = sendmsg(fd, &message, MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    skip += static_cast<size_t>(sent);
+  }
+  return true;
+}
+
+bool ReadAll(int fd, char* data, size_t n) {
+  while (n > 0) {
+    const ssize_t got = recv(fd, data, n, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    data += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+// The next frame's type, with its payload in *payload; Unavailable when the
+// peer closed, InvalidArgument for a payload over `limit`.
+absl::StatusOr<uint32_t> ReadFrame(int fd, uint32_t limit, std::string* payload) {
+  FrameHeader header;
+  if (!ReadAll(fd, reinterpret_cast<char*>(&header), sizeof(header))) {
+    return absl::UnavailableError("the connection closed");
+  }
+  if (header.length > std::max(limit, kMinPayloadLimit)) {
+    return absl::InvalidArgumentError(absl::StrCat("a frame of ", header.length,
+                                                   " bytes is over the limit of ", limit));
+  }
+  payload->resize(header.length);
+  if (!ReadAll(fd, payload->data(), header.length)) {
+    return absl::UnavailableError("the connection closed within a frame");
+  }
+  return header.type;
+}
+
+std::string EncodeStatus(const absl::Status& status) {
+  const uint32_t code = static_cast<uint32_t>(status.code());
+  std::string out(reinterpret_cast<const char*>(&code), sizeof(code));
+  out.append(status.message().data(), status.message().size());
+  return out;
+}
+
+absl::Status DecodeStatus(const std::string& payload) {
+  uint32_t code = static_cast<uint32_t>(absl::StatusCode::kUnknown);
+  if (payload.size() >= sizeof(code)) std::memcpy(&code, payload.data(), sizeof(code));
+  if (code > static_cast<uint32_t>(absl::StatusCode::kUnauthenticated)) {
+    code = static_cast<uint32_t>(absl::StatusCode::kUnknown);
+  }
+  const size_t skip = std::min(payload.size(), sizeof(code));
+  return absl::Status(static_cast<absl::StatusCode>(code),
+                      absl::string_view(payload.data() + skip, payload.size() - skip));
+}
+
+std::string RandomName() {
+  std::random_device random;
+  std::string name = "layerpool-";
+  for (int i = 0; i < 4; ++i) absl::StrAppend(&name, absl::Hex(random(), absl::kZeroPad8));
+  return name;
+}
+
+void SetReceiveTimeout(int fd, absl::Duration timeout) {
+  timeval tv = absl::ToTimeval(timeout);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- sender
+
+absl::StatusOr<std::unique_ptr<UnixChunkSender>> UnixChunkSender::Connect(
+    const std::string& name, const std::string& token, absl::Duration timeout) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return absl::InternalError(Errno("socket"));
+  std::unique_ptr<UnixChunkSender> sender(new UnixChunkSender(fd));
+  sockaddr_un address;
+  const socklen_t length = AbstractAddress(name, &address);
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0) {
+    // No listener of that name in this network namespace: another host.
+    return absl::UnavailableError(
+        absl::StrCat("no Unix socket @", name, " here (", std::strerror(errno), ")"));
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  if (!WriteFrame(fd, kHello, token)) {
+    return absl::UnavailableError(Errno("saying hello on the Unix socket"));
+  }
+  pollfd ready{fd, POLLIN, 0};
+  if (poll(&ready, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) != 1) {
+    return absl::UnavailableError(
+        absl::StrCat("no answer on Unix socket @", name, " within ", absl::FormatDuration(timeout)));
+  }
+  std::string payload;
+  absl::StatusOr<uint32_t> type = ReadFrame(fd, kMinPayloadLimit, &payload);
+  if (!type.ok()) return absl::UnavailableError(type.status().message());
+  if (*type != kStatus) return absl::UnavailableError("the Unix socket answered hello with no status");
+  if (absl::Status accepted = DecodeStatus(payload); !accepted.ok()) return accepted;
+  return sender;
+}
+
+UnixChunkSender::~UnixChunkSender() { close(fd_); }
+
+bool UnixChunkSender::Write(const v1::ActivationChunk& chunk) {
+  chunk.SerializeToString(&write_buffer_);
+  return WriteFrame(fd_, kChunk, write_buffer_);
+}
+
+bool UnixChunkSender::ReadAck(v1::ActivationAck* ack) {
+  absl::StatusOr<uint32_t> type = ReadFrame(fd_, kMinPayloadLimit, &read_buffer_);
+  absl::Status end;
+  if (!type.ok()) {
+    end = type.status();
+  } else if (*type == kAck) {
+    if (ack->ParseFromString(read_buffer_)) return true;
+    end = absl::InvalidArgumentError("a malformed ack on the Unix socket");
+  } else if (*type == kStatus) {
+    end = DecodeStatus(read_buffer_);
+  } else {
+    end = absl::InvalidArgumentError(absl::StrCat("frame type ", *type, " on the Unix socket"));
+  }
+  absl::MutexLock lock(&mu_);
+  final_status_ = end;
+  return false;
+}
+
+absl::Status UnixChunkSender::Finish() {
+  absl::MutexLock lock(&mu_);
+  return final_status_;
+}
+
+void UnixChunkSender::Cancel() { shutdown(fd_, SHUT_RDWR); }
+
+// ---------------------------------------------------------------- receiver
+
+struct UnixChunkListener::Connection final : ChunkReceiver {
+  explicit Connection(int fd, uint32_t max_payload) : fd(fd), max_payload(max_payload) {}
+  ~Connection() override { close(fd); }
+
+  bool Read(v1::ActivationChunk* chunk) override {
+    absl::StatusOr<uint32_t> type = ReadFrame(fd, max_payload, &buffer);
+    if (!type.ok()) {
+      // The sender closing is the stream's normal end.
+      if (!absl::IsUnavailable(type.status())) error = type.status();
+      return false;
+    }
+    if (*type != kChunk) {
+      error = absl::InvalidArgumentError(absl::StrCat("frame type ", *type, " is not a chunk"));
+      return false;
+    }
+    if (!chunk->ParseFromString(buffer)) {
+      error = absl::InvalidArgumentError("a malformed ActivationChunk");
+      return false;
+    }
+    return true;
+  }
+
+  bool WriteAck(const v1::ActivationAck& ack) override {
+    ack.SerializeToString(&buffer);
+    return WriteFrame(fd, kAck, buffer);
+  }
+
+  void Cancel() { shutdown(fd, SHUT_RDWR); }  // fd stays open until destruction
+
+  const int fd;
+  const uint32_t max_payload;
+  std::string buffer;
+  absl::Status error;  // why Read ended, when not the sender's close
+  std::atomic<bool> done{false};
+};
+
+absl::StatusOr<std::unique_ptr<UnixChunkListener>> UnixChunkListener::Start(
+    std::string token, uint32_t max_payload, Handler handler) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(Errno("socket"));
+  std::string name = RandomName();
+  sockaddr_un address;
+  const socklen_t length = AbstractAddress(name, &address);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0 ||
+      listen(fd, kMaxUnixStreams) != 0) {
+    const std::string why = Errno("binding a Unix socket");
+    close(fd);
+    return absl::InternalError(why);
+  }
+  std::unique_ptr<UnixChunkListener> listener(new UnixChunkListener(
+      fd, std::move(name), std::move(token), max_payload, std::move(handler)));
+  listener->accept_thread_ = std::thread([l = listener.get()] { l->AcceptLoop(); });
+  return listener;
+}
+
+UnixChunkListener::UnixChunkListener(int fd, std::string name, std::string token,
+                                     uint32_t max_payload, Handler handler)
+    : fd_(fd),
+      name_(std::move(name)),
+      token_(std::move(token)),
+      max_payload_(max_payload),
+      handler_(std::move(handler)) {}
+
+UnixChunkListener::~UnixChunkListener() {
+  Stop();
+  close(fd_);
+}
+
+void UnixChunkListener::Stop() {
+  if (stopping_.exchange(true)) return;
+  shutdown(fd_, SHUT_RDWR);  // accept returns
+  if (accept_thread_.joinable()) accept_thread_.join();
+  std::vector<Running> running;
+  {
+    absl::MutexLock lock(&mu_);
+    running = std::move(running_);
+  }
+  for (Running& r : running) r.connection->Cancel();
+  for (Running& r : running) r.thread.join();
+}
+
+void UnixChunkListener::AcceptLoop() {
+  while (!stopping_.load()) {
+    const int fd = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;  // shut down
+    }
+    auto connection = std::make_shared<Connection>(fd, max_payload_);
+    ucred peer{};
+    socklen_t size = sizeof(peer);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0 ||
+        (peer.uid != geteuid() && peer.uid != 0)) {
+      WriteFrame(fd, kStatus,
+                 EncodeStatus(absl::PermissionDeniedError(
+                     "this Unix socket serves its worker's own user only")));
+      continue;  // closed with `connection`
+    }
+    absl::MutexLock lock(&mu_);
+    // Reap the streams that have ended; refuse one over the limit.
+    for (auto it = running_.begin(); it != running_.end();) {
+      if (it->connection->done.load()) {
+        it->thread.join();
+        it = running_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (running_.size() >= static_cast<size_t>(kMaxUnixStreams)) {
+      WriteFrame(fd, kStatus,
+                 EncodeStatus(absl::ResourceExhaustedError(
+                     absl::StrCat("this worker has ", kMaxUnixStreams, " Unix streams open"))));
+      continue;
+    }
+    running_.push_back({connection, std::thread([this, connection] { Serve(connection); })});
+  }
+}
+
+void UnixChunkListener::Serve(const std::shared_ptr<Connection>& connection) {
+  const int fd = connection->fd;
+  std::string payload;
+  SetReceiveTimeout(fd, absl::Seconds(5));
+  absl::StatusOr<uint32_t> type = ReadFrame(fd, kMinPayloadLimit, &payload);
+  SetReceiveTimeout(fd, absl::ZeroDuration());
+  absl::Status accepted;
+  if (!type.ok()) {
+    accepted = type.status();
+  } else if (*type != kHello) {
+    accepted = absl::InvalidArgumentError("the first frame must be hello");
+  } else if (!token_.empty() && !SecretEquals(payload, token_)) {
+    accepted = absl::UnauthenticatedError(
+        "wrong or missing token on the Unix socket: give both workers the same --token-file");
+  }
+  WriteFrame(fd, kStatus, EncodeStatus(accepted));
+  if (accepted.ok()) {
+    std::weak_ptr<Connection> weak = connection;
+    absl::Status end = handler_(*connection, [weak] {
+      if (std::shared_ptr<Connection> c = weak.lock()) c->Cancel();
+    });
+    if (end.ok()) end = connection->error;
+    WriteFrame(fd, kStatus, EncodeStatus(end));
+  }
+  shutdown(fd, SHUT_RDWR);
+  connection->done.store(true);
+}
+
+}  // namespace layerpool

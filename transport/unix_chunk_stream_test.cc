@@ -1,0 +1,134 @@
+#include "transport/unix_chunk_stream.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+
+namespace layerpool {
+namespace {
+
+constexpr char kToken[] = "0123456789abcdef-token";
+constexpr uint32_t kLimit = 1 << 20;
+
+v1::ActivationChunk Chunk(uint64_t id, size_t bytes) {
+  v1::ActivationChunk chunk;
+  chunk.set_micro_batch_id(id);
+  chunk.mutable_hidden()->set_data(std::string(bytes, static_cast<char>('a' + id % 26)));
+  return chunk;
+}
+
+// Acks every chunk with its id and size; ends with `end` after `n` chunks.
+UnixChunkListener::Handler Acker(int n, absl::Status end) {
+  return [n, end](ChunkReceiver& receiver, std::function<void()>) -> absl::Status {
+    v1::ActivationChunk chunk;
+    for (int i = 0; i < n; ++i) {
+      if (!receiver.Read(&chunk)) return absl::OkStatus();
+      v1::ActivationAck ack;
+      ack.set_micro_batch_id(chunk.micro_batch_id());
+      ack.set_compute_us(static_cast<uint32_t>(chunk.hidden().data().size()));
+      if (!receiver.WriteAck(ack)) return absl::OkStatus();
+    }
+    return end;
+  };
+}
+
+TEST(UnixChunkStream, CarriesChunksAndAcksThenTheReceiversStatus) {
+  auto listener = UnixChunkListener::Start(kToken, kLimit,
+                                           Acker(3, absl::DataLossError("stage 1: gone")));
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto sender = UnixChunkSender::Connect((*listener)->name(), kToken, absl::Seconds(5));
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  // Large enough to need several writes through the socket buffer.
+  for (uint64_t id : {7u, 8u, 9u}) {
+    ASSERT_TRUE((*sender)->Write(Chunk(id, 600000)));
+    v1::ActivationAck ack;
+    ASSERT_TRUE((*sender)->ReadAck(&ack));
+    EXPECT_EQ(ack.micro_batch_id(), id);
+    EXPECT_EQ(ack.compute_us(), 600000u);
+  }
+  v1::ActivationAck ack;
+  EXPECT_FALSE((*sender)->ReadAck(&ack));
+  const absl::Status end = (*sender)->Finish();
+  EXPECT_TRUE(absl::IsDataLoss(end)) << end;
+  EXPECT_EQ(end.message(), "stage 1: gone");
+}
+
+TEST(UnixChunkStream, RefusesAWrongOrMissingToken) {
+  auto listener = UnixChunkListener::Start(kToken, kLimit, Acker(1, absl::OkStatus()));
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  for (const std::string token : {"", "0123456789abcdef-other"}) {
+    auto sender = UnixChunkSender::Connect((*listener)->name(), token, absl::Seconds(5));
+    ASSERT_FALSE(sender.ok());
+    EXPECT_TRUE(absl::IsUnauthenticated(sender.status())) << sender.status();
+    EXPECT_NE(sender.status().message().find("--token-file"), std::string::npos);
+  }
+}
+
+TEST(UnixChunkStream, AnUnknownNameIsUnavailable) {
+  auto sender = UnixChunkSender::Connect("layerpool-nobody-listens-here", "",
+                                         absl::Seconds(1));
+  ASSERT_FALSE(sender.ok());
+  EXPECT_TRUE(absl::IsUnavailable(sender.status())) << sender.status();
+}
+
+TEST(UnixChunkStream, AFrameOverTheLimitEndsTheStreamWithInvalidArgument) {
+  auto listener = UnixChunkListener::Start("", 100000, Acker(5, absl::OkStatus()));
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto sender = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  // The receiver stops reading at the header; the write may or may not
+  // complete into the socket buffer before the connection closes.
+  (void)(*sender)->Write(Chunk(1, 200000));
+  v1::ActivationAck ack;
+  EXPECT_FALSE((*sender)->ReadAck(&ack));
+  const absl::Status end = (*sender)->Finish();
+  EXPECT_TRUE(absl::IsInvalidArgument(end)) << end;
+  EXPECT_NE(end.message().find("over the limit"), std::string::npos) << end;
+}
+
+TEST(UnixChunkStream, TheReceiverCancelsABlockedRead) {
+  absl::Notification reading;
+  std::function<void()> cancel;
+  absl::Mutex mu;
+  auto listener = UnixChunkListener::Start(
+      "", kLimit, [&](ChunkReceiver& receiver, std::function<void()> c) -> absl::Status {
+        {
+          absl::MutexLock lock(&mu);
+          cancel = std::move(c);
+        }
+        reading.Notify();
+        v1::ActivationChunk chunk;
+        EXPECT_FALSE(receiver.Read(&chunk));
+        return absl::CancelledError("replaced by a newer stream");
+      });
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto sender = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  reading.WaitForNotification();
+  {
+    absl::MutexLock lock(&mu);
+    cancel();
+  }
+  v1::ActivationAck ack;
+  EXPECT_FALSE((*sender)->ReadAck(&ack));
+  (*listener)->Stop();
+  absl::MutexLock lock(&mu);
+  cancel();  // safe after the stream has ended
+}
+
+TEST(UnixChunkStream, StopEndsOpenStreamsWithoutWaitingForTheSender) {
+  auto listener = UnixChunkListener::Start("", kLimit, Acker(100, absl::OkStatus()));
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto sender = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  (*listener)->Stop();  // the handler is blocked in Read
+  v1::ActivationAck ack;
+  EXPECT_FALSE((*sender)->ReadAck(&ack));
+  EXPECT_FALSE(UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(1)).ok());
+}
+
+}  // namespace
+}  // namespace layerpool

@@ -71,8 +71,10 @@ class FakePipeline {
       if (!continues) {
         EXPECT_TRUE(in_batch.insert(row.seq_id).second)
             << "rows of sequence " << row.seq_id << " are not adjacent";
-        EXPECT_EQ(busy_.count(row.seq_id), 0u)
-            << "sequence " << row.seq_id << " in two micro-batches";
+        // Prefill chunks may follow each other down the pipe; nothing may
+        // follow a row whose sample has not come back.
+        EXPECT_EQ(sampling_.count(row.seq_id), 0u)
+            << "sequence " << row.seq_id << " sent on before its sample came back";
         auto fed = pending_token_.find(row.seq_id);
         if (fed != pending_token_.end()) {
           // A decode row: one row, carrying the token sampled last time.
@@ -103,6 +105,7 @@ class FakePipeline {
       EXPECT_EQ(s.first, first_sampled_.insert(s.seq_id).second);
       const int32_t t = next_(kv_[s.seq_id]);
       pending_token_[s.seq_id] = t;
+      sampling_.insert(s.seq_id);
       answer.push_back({s.seq_id, t});
     }
     // The last stage answers in any order.
@@ -119,7 +122,8 @@ class FakePipeline {
     auto it = inflight_.begin() + static_cast<ptrdiff_t>(index);
     std::pair<uint64_t, std::vector<TokenEvent>> out = {
         it->first, std::move(it->second.second)};
-    for (uint64_t seq : it->second.first) busy_.erase(seq);
+    for (uint64_t seq : it->second.first) busy_.erase(busy_.find(seq));
+    for (const TokenEvent& t : out.second) sampling_.erase(t.seq_id);
     inflight_.erase(it);
     return out;
   }
@@ -147,7 +151,8 @@ class FakePipeline {
   int32_t max_position_ = -1;
   std::map<uint64_t, std::vector<int32_t>> kv_, retired_;
   std::map<uint64_t, int32_t> pending_token_;
-  std::set<uint64_t> busy_, first_sampled_;
+  std::multiset<uint64_t> busy_;  // once per micro-batch in flight
+  std::set<uint64_t> sampling_, first_sampled_;
   std::deque<std::pair<uint64_t,
                        std::pair<std::set<uint64_t>, std::vector<TokenEvent>>>>
       inflight_;

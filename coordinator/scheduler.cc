@@ -143,17 +143,18 @@ absl::Status Scheduler::OnResult(uint64_t id,
     if (r > 0 && batch.rows[r - 1].seq_id == seq_id) continue;
     auto s = active_.find(seq_id);
     if (s == active_.end()) continue;  // only after a bug; never crash
-    s->second.in_flight = false;
-    if (s->second.finished) {
+    --s->second.in_flight;
+    if (s->second.finished && s->second.in_flight == 0) {
       // Cancelled while in flight: its result is dropped.
       output_.to_free.push_back(seq_id);
       active_.erase(s);
     }
   }
   for (size_t k = 0; k < batch.samples.size(); ++k) {
-    if (active_.count(batch.samples[k].seq_id) > 0) {
-      Accept(batch.samples[k].seq_id, token_of[k]);
-    }
+    auto s = active_.find(batch.samples[k].seq_id);
+    if (s == active_.end()) continue;
+    s->second.sampling = false;
+    if (!s->second.finished) Accept(batch.samples[k].seq_id, token_of[k]);
   }
   Admit();
   return absl::OkStatus();
@@ -181,7 +182,7 @@ void Scheduler::Finish(uint64_t seq_id, FinishReason reason,
   auto it = active_.find(seq_id);
   output_.finished.push_back({seq_id, reason, std::move(status)});
   it->second.finished = true;
-  if (!it->second.in_flight) {
+  if (it->second.in_flight == 0) {
     output_.to_free.push_back(seq_id);
     active_.erase(it);
   }
@@ -212,11 +213,11 @@ std::vector<MicroBatch> Scheduler::NextBatches() {
   Admit();
 
   int64_t live = 0;
-  std::vector<std::pair<uint64_t, Sequence*>> ready;
+  std::deque<std::pair<uint64_t, Sequence*>> ready;
   for (auto& [seq_id, s] : active_) {
     if (s.finished) continue;
     ++live;
-    if (!s.in_flight) ready.emplace_back(seq_id, &s);
+    if (!s.sampling) ready.emplace_back(seq_id, &s);
   }
   std::sort(ready.begin(), ready.end(), [](const auto& a, const auto& b) {
     return std::tie(a.second->last_served, a.second->admitted) <
@@ -227,16 +228,17 @@ std::vector<MicroBatch> Scheduler::NextBatches() {
       std::max<int64_t>(1, (live + max_inflight - 1) / max_inflight);
 
   // Every ready sequence fits a row budget of at least one, so each
-  // micro-batch takes a prefix of what is left of `ready`.
-  size_t next = 0;
-  while (inflight() < max_inflight && next < ready.size()) {
+  // micro-batch takes a prefix of what is left of `ready`. A prompt with
+  // rows left after its chunk goes to the back, for a later micro-batch.
+  while (inflight() < max_inflight && !ready.empty()) {
     MicroBatch b;
     b.id = next_batch_id_++;
     int64_t budget = options_.max_batch_tokens;
-    for (int64_t taken = 0; taken < cap && budget > 0 && next < ready.size();
-         ++taken, ++next) {
-      const uint64_t seq_id = ready[next].first;
-      Sequence& s = *ready[next].second;
+    std::vector<std::pair<uint64_t, Sequence*>> again;
+    for (int64_t taken = 0; taken < cap && budget > 0 && !ready.empty(); ++taken) {
+      const auto [seq_id, sequence] = ready.front();
+      ready.pop_front();
+      Sequence& s = *sequence;
       const int64_t n_rows =
           s.n_sent < s.n_prompt ? std::min(s.n_prompt - s.n_sent, budget) : 1;
       for (int64_t i = 0; i < n_rows; ++i) {
@@ -249,10 +251,14 @@ std::vector<MicroBatch> Scheduler::NextBatches() {
       if (s.n_sent == static_cast<int64_t>(s.tokens.size())) {
         b.samples.push_back({static_cast<int32_t>(b.rows.size() - 1), seq_id,
                              s.generated == 0});
+        s.sampling = true;
+      } else {
+        again.emplace_back(seq_id, &s);
       }
-      s.in_flight = true;
+      ++s.in_flight;
       s.last_served = b.id;
     }
+    ready.insert(ready.end(), again.begin(), again.end());
     out.push_back(b);
     inflight_.emplace(b.id, std::move(b));
   }

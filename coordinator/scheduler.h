@@ -16,9 +16,14 @@
 //   Admission is eager (in Submit, and whenever a slot frees), so a request
 //   waits in the queue only while every slot is taken. A sequence that
 //   finished while in flight keeps its slot until that micro-batch returns.
-// - Micro-batches: a sequence is in at most one micro-batch in flight (its
-//   next row needs the previous one's token). To keep every stage busy, the
-//   ready sequences are spread over up to max_inflight micro-batches (by
+// - Micro-batches: a sequence waits while a row of it is being sampled
+//   (its next row needs that token), but the chunks of a long prompt
+//   follow each other down the pipe without waiting: stages run
+//   micro-batches in the order sent, so chunk k has reached every stage's
+//   KV cache before chunk k + 1 does, and while stage 1 works on chunk k,
+//   stage 0 works on chunk k + 1 (time to first token falls with more
+//   stages). A sequence appears at most once per micro-batch. To keep
+//   every stage busy, the ready sequences are spread over up to max_inflight micro-batches (by
 //   default one per stage): each micro-batch takes at most
 //   ceil(live / max_inflight) sequences, where live counts the active
 //   sequences not yet finished (ready or in flight), so with as many active
@@ -173,7 +178,8 @@ class Scheduler {
     int64_t generated = 0;
     uint64_t admitted = 0;     // admission order
     uint64_t last_served = 0;  // id of the last micro-batch it was in
-    bool in_flight = false;
+    int in_flight = 0;         // micro-batches in flight holding rows of it
+    bool sampling = false;     // one of them samples it
     bool finished = false;  // finished while in flight: free on return
   };
   struct Pending {

@@ -165,6 +165,43 @@ TEST(SchedulerTest, LongPromptIsChunkedAndSampledOnce) {
   EXPECT_EQ(h.log[1].tokens, Reference(prompt, 3, 64));
 }
 
+// Prompt chunks follow each other down the pipe (one per stage), then the
+// sequence waits for its sample; a cancel meanwhile frees it once, after
+// its last chunk is back.
+TEST(SchedulerTest, PromptChunksFillThePipe) {
+  Harness h(Opts(/*n_stages=*/2, /*n_ctx=*/64, /*max_sequences=*/2,
+                 /*max_batch_tokens=*/4));
+  const std::vector<int32_t> prompt = Prompt(10, 4);
+  ASSERT_TRUE(h.sched.Submit(1, prompt, 3).ok());
+  std::vector<MicroBatch> b = h.Pump();
+  ASSERT_EQ(b.size(), 2u) << "two chunks in flight, one per stage";
+  EXPECT_EQ(b[0].rows.front().position, 0);
+  EXPECT_EQ(b[1].rows.front().position, 4);
+  EXPECT_TRUE(b[0].samples.empty() && b[1].samples.empty());
+  ASSERT_TRUE(h.ReturnOne());
+  b = h.Pump();
+  ASSERT_EQ(b.size(), 1u);
+  ASSERT_EQ(b[0].rows.size(), 2u);
+  ASSERT_EQ(b[0].samples.size(), 1u);
+  EXPECT_THAT(h.sched.NextBatches(), IsEmpty()) << "waits for its sample";
+  h.RunToIdle();
+  EXPECT_EQ(h.log[1].tokens, Reference(prompt, 3, 64));
+  EXPECT_EQ(h.log[1].freed, 1);
+
+  ASSERT_TRUE(h.sched.Submit(2, Prompt(12, 5), 3).ok());
+  ASSERT_EQ(h.Pump().size(), 2u);
+  h.sched.Cancel(2);
+  h.Drain();
+  EXPECT_EQ(h.log[2].freed, 0) << "two chunks still in flight";
+  ASSERT_TRUE(h.ReturnOne());
+  EXPECT_EQ(h.log[2].freed, 0) << "one chunk still in flight";
+  ASSERT_TRUE(h.ReturnOne());
+  EXPECT_EQ(h.log[2].freed, 1);
+  EXPECT_THAT(h.log[2].finishes, ElementsAre(FinishReason::kCancelled));
+  EXPECT_TRUE(h.log[2].tokens.empty());
+  EXPECT_TRUE(h.sched.idle());
+}
+
 TEST(SchedulerTest, TwoStagesPipelineDifferentSequences) {
   Harness h(Opts(/*n_stages=*/2));
   ASSERT_TRUE(h.sched.Submit(1, Prompt(3, 1), 4).ok());

@@ -79,6 +79,15 @@ for links, expect in (("auto", "over unix socket"), ("grpc", "over grpc")):
     else:
         print(f"ok  --stage-links {links}")
 
+# A prompt in chunks of 3 rows: the chunks follow each other down the
+# pipe without waiting for one another, and the tokens stay the same.
+for split in ("4,4,4", "1,5,6"):
+    got, err = run(model, "--temp", "0", "--local-workers", "3", "--split", split, "--batch", "3")
+    if err or got["tokens"] != alone["tokens"]:
+        failures.append(f"prompt chunks of 3 rows, split {split}: {err or got['tokens']}")
+    else:
+        print(f"ok  prompt chunks of 3 rows, split {split}")
+
 # f16 on the wire runs (its tokens may differ from f32's: not asserted).
 model = os.path.join(shared, "models", "stories260K/stories260K-F32.gguf")
 got, err = run(model, "--temp", "0", "--local-workers", "2", "--activation-type", "f16")

@@ -5,6 +5,7 @@
 #include "coordinator/planner.h"
 #include "proto/peer_token.h"
 #include "proto/tls.h"
+#include "transport/hidden_wire.h"
 #include "worker/kv_cache.h"
 
 namespace layerpool::cli {
@@ -15,7 +16,7 @@ void ClusterFlags::Register(FlagSet& flags) {
                "proportion to each worker's free memory");
   flags.String("tensor-split", "R,R,...", &tensor_split,
                "llama.cpp-style ratios per worker (e.g. 0.25,0.75) instead of --split");
-  flags.String("activation-type", "f32|f16", &activation_type,
+  flags.String("activation-type", "f32|f16|bf16|q8_0", &activation_type,
                "element type of the hidden states sent between stages");
   flags.String("stage-links", "auto|grpc", &stage_links,
                "how stages pass hidden states: auto takes a Unix socket between two stages on "
@@ -31,6 +32,15 @@ void ClusterFlags::Register(FlagSet& flags) {
                "(deploy/make-certs.sh); give the workers the same CA");
 }
 
+absl::StatusOr<v1::ElementType> ParseActivationType(const std::string& name) {
+  for (v1::ElementType type : {v1::ELEMENT_TYPE_F32, v1::ELEMENT_TYPE_F16, v1::ELEMENT_TYPE_BF16,
+                               v1::ELEMENT_TYPE_Q8_0}) {
+    if (name == WireTypeName(type)) return type;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--activation-type: '", name, "' is not f32, f16, bf16 or q8_0"));
+}
+
 absl::Status ClusterFlags::Apply(const EngineFlags& engine, ClusterOptions* o) const {
   if (!tensor_split.empty() && split != "auto") {
     return absl::InvalidArgumentError("give --split or --tensor-split, not both");
@@ -41,14 +51,7 @@ absl::Status ClusterFlags::Apply(const EngineFlags& engine, ClusterOptions* o) c
   if (!tensor_split.empty()) {
     LP_ASSIGN_OR_RETURN(o->ratios, ParseRatios(tensor_split), "--tensor-split");
   }
-  if (activation_type == "f32") {
-    o->activation_type = v1::ELEMENT_TYPE_F32;
-  } else if (activation_type == "f16") {
-    o->activation_type = v1::ELEMENT_TYPE_F16;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--activation-type: '", activation_type, "' is not f32 or f16"));
-  }
+  LP_ASSIGN_OR_RETURN(o->activation_type, ParseActivationType(activation_type));
   if (stage_links == "auto") {
     o->stage_links = v1::TRANSPORT_AUTO;
   } else if (stage_links == "grpc") {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
 #include "coordinator/cluster.h"
@@ -28,6 +29,10 @@ struct ClusterFlags {
   [[nodiscard]] absl::Status Apply(const EngineFlags& engine,
                                    ClusterOptions* options) const;
 };
+
+// --activation-type's value: f32, f16, bf16 or q8_0 (InvalidArgument
+// naming the flag otherwise).
+[[nodiscard]] absl::StatusOr<v1::ElementType> ParseActivationType(const std::string& name);
 
 }  // namespace layerpool::cli
 

@@ -27,6 +27,7 @@
 #include "proto/convert.h"
 #include "proto/peer_token.h"
 #include "proto/version.h"
+#include "transport/hidden_wire.h"
 
 namespace layerpool {
 
@@ -492,6 +493,10 @@ Cluster::~Cluster() {
   for (std::thread* t : {&impl_->loop_thread, &impl_->results_thread, &impl_->health_thread}) {
     if (t->joinable()) t->join();
   }
+}
+
+int64_t Cluster::activation_bytes_per_token() const {
+  return static_cast<int64_t>(WireRowBytes(impl_->options.activation_type, hp_.n_embd));
 }
 
 int Cluster::n_stages() const { return static_cast<int>(impl_->stages.size()); }

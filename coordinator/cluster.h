@@ -127,6 +127,8 @@ class Cluster {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const HParams& hparams() const { return hp_; }
   int64_t n_ctx() const { return n_ctx_; }
+  // Bytes a token's hidden state takes on each stage-to-stage link.
+  int64_t activation_bytes_per_token() const;
   int n_stages() const;
   // The stages' Stats, in stage order (for the split benchmark).
   absl::StatusOr<std::vector<v1::StatsResponse>> StageStats() const;

@@ -88,11 +88,41 @@ for split in ("4,4,4", "1,5,6"):
     else:
         print(f"ok  prompt chunks of 3 rows, split {split}")
 
-# f16 on the wire runs (its tokens may differ from f32's: not asserted).
+# Rounding wire types run (their tokens may differ from f32's: not asserted).
 model = os.path.join(shared, "models", "stories260K/stories260K-F32.gguf")
-got, err = run(model, "--temp", "0", "--local-workers", "2", "--activation-type", "f16")
-if err or len(got["tokens"]) == 0:
-    failures.append(f"f16 activations: {err}")
+for wire in ("f16", "bf16", "q8_0"):
+    got, err = run(model, "--temp", "0", "--local-workers", "2", "--activation-type", wire)
+    if err or len(got["tokens"]) == 0:
+        failures.append(f"{wire} activations: {err}")
+    else:
+        print(f"ok  {wire} activations")
+
+# `perplexity --split` scores the model as that pipeline computes it: with
+# f32 links exactly the one-stage value; each rounding type moves it, by
+# less than 0.1% on TinyStories.
+model = os.path.join(shared, "models", "tinystories-656K/TinyStories-656K-F32.gguf")
+text = os.path.join(shared, "golden", "text", "stories.txt")
+
+
+def ppl(*extra):
+    out = subprocess.run([lp, "perplexity", "--model", model, "--file", text, "--output", "json",
+                          "--threads", "1", *extra], capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        failures.append(f"perplexity {extra}: rc={out.returncode} {out.stderr[-300:]}")
+        return None
+    return json.loads(out.stdout)["ppl"]
+
+
+whole = ppl()
+for wire in ("f32", "f16", "bf16", "q8_0"):
+    split = ppl("--split", "1,1", "--activation-type", wire)
+    if whole is None or split is None:
+        continue
+    change = split / whole - 1
+    if (wire == "f32" and split != whole) or (wire != "f32" and not 0 < abs(change) < 1e-3):
+        failures.append(f"perplexity --split 1,1 {wire}: {split} against {whole}")
+    else:
+        print(f"ok  perplexity --split 1,1 --activation-type {wire}: {change:+.6%}")
 
 # A split that does not add up is refused before any work, naming the flag.
 out = subprocess.run([lp, "run", "--model", model, "--prompt", "x", "--local-workers", "2",

@@ -7,24 +7,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "model/quant/blocks.h"
 #include "proto/convert.h"
+#include "transport/hidden_wire.h"
 
 namespace layerpool {
-namespace {
-
-size_t ElementBytes(v1::ElementType type) {
-  switch (type) {
-    case v1::ELEMENT_TYPE_F32:
-      return 4;
-    case v1::ELEMENT_TYPE_F16:
-      return 2;
-    default:
-      return 0;
-  }
-}
-
-}  // namespace
 
 absl::StatusOr<bool> ChunkAssembler::Add(v1::ActivationChunk& chunk) {
   const std::string where = absl::StrCat("micro-batch ", chunk.micro_batch_id(),
@@ -151,11 +137,11 @@ absl::Status ChunkAssembler::AddPayload(v1::ActivationChunk& chunk,
         "this stage takes hidden states, the chunk carries none");
   }
   const v1::HiddenStates& hidden = chunk.hidden();
-  const size_t element = ElementBytes(hidden.element_type());
-  if (element == 0) {
+  const size_t row_bytes = WireRowBytes(hidden.element_type(), limits_.n_embd);
+  if (row_bytes == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "hidden.element_type ", v1::ElementType_Name(hidden.element_type()),
-        " is not F32 or F16"));
+        " is not F32, F16, BF16 or Q8_0 (Q8_0: for an n_embd that is a multiple of 32)"));
   }
   if (hidden.hidden_size() != static_cast<uint64_t>(limits_.n_embd)) {
     return absl::InvalidArgumentError(
@@ -163,24 +149,17 @@ absl::Status ChunkAssembler::AddPayload(v1::ActivationChunk& chunk,
                      ", this model's n_embd is ", limits_.n_embd));
   }
   const size_t values = rows * static_cast<size_t>(limits_.n_embd);
-  if (hidden.data().size() != values * element) {
+  if (hidden.data().size() != rows * row_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "hidden.data holds ", hidden.data().size(), " bytes, expected ", rows,
-        " rows x ", limits_.n_embd, " x ", element));
+        " rows x ", row_bytes, " bytes"));
   }
   const size_t base = batch_.hidden.size();
   batch_.hidden.resize(base + values);
   float* out = batch_.hidden.data() + base;
   const char* data = hidden.data().data();
-  // The wire is little-endian, as is every host layerpool runs on.
-  if (element == 4) {
-    std::memcpy(out, data, values * 4);
-  } else {
-    for (size_t i = 0; i < values; ++i) {
-      uint16_t half;
-      std::memcpy(&half, data + 2 * i, 2);
-      out[i] = Fp16ToFp32(half);
-    }
+  if (!DecodeWireRows(hidden.element_type(), data, rows, limits_.n_embd, out)) {
+    return absl::InternalError("decoding hidden.data");
   }
   return absl::OkStatus();
 }
@@ -190,10 +169,9 @@ MicroBatch ChunkAssembler::Take() { return std::move(batch_); }
 absl::StatusOr<std::vector<v1::ActivationChunk>> EncodeChunks(
     const MicroBatch& batch, std::span<const float> hidden, int64_t n_embd,
     v1::ElementType type, size_t max_message_bytes) {
-  const size_t element = ElementBytes(type);
+  const size_t row_bytes = WireRowBytes(type, n_embd);
   const size_t rows = batch.rows();
-  if (element == 0 || n_embd <= 0 ||
-      hidden.size() != rows * static_cast<size_t>(n_embd)) {
+  if (row_bytes == 0 || hidden.size() != rows * static_cast<size_t>(n_embd)) {
     return absl::InternalError("EncodeChunks: bad arguments");
   }
   // Upper bounds of the serialized size: a chunk's fixed fields and
@@ -201,7 +179,6 @@ absl::StatusOr<std::vector<v1::ActivationChunk>> EncodeChunks(
   constexpr size_t kChunkOverhead = 128;
   constexpr size_t kRowOverhead = 16;
   constexpr size_t kSampleOverhead = 8;
-  const size_t row_bytes = static_cast<size_t>(n_embd) * element;
   std::vector<size_t> sample_bytes(rows, 0);
   for (const v1::SampleSpec& spec : batch.samples) {
     if (spec.row() >= rows) return absl::InternalError("EncodeChunks: bad row");
@@ -244,16 +221,10 @@ absl::StatusOr<std::vector<v1::ActivationChunk>> EncodeChunks(
     out->set_element_type(type);
     out->set_hidden_size(static_cast<uint32_t>(n_embd));
     const float* src = hidden.data() + lo * static_cast<size_t>(n_embd);
-    const size_t values = (hi - lo) * static_cast<size_t>(n_embd);
     std::string* data = out->mutable_data();
-    data->resize(values * element);
-    if (element == 4) {
-      std::memcpy(data->data(), src, values * 4);
-    } else {
-      for (size_t i = 0; i < values; ++i) {
-        const uint16_t half = Fp32ToFp16(src[i]);
-        std::memcpy(data->data() + 2 * i, &half, 2);
-      }
+    data->resize((hi - lo) * row_bytes);
+    if (!EncodeWireRows(type, src, hi - lo, n_embd, data->data())) {
+      return absl::InternalError("EncodeChunks: encoding the rows");
     }
   }
   chunks[0].mutable_embed_seq_ids()->Add(batch.embed_seq_ids.begin(), batch.embed_seq_ids.end());

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "layerpool/v1/worker.pb.h"
+#include "transport/hidden_wire.h"
 
 namespace layerpool {
 
@@ -88,8 +89,9 @@ class ChunkAssembler {
 
 // Cuts the output of `batch` (hidden states [rows][n_embd]) into chunks for
 // the next stage, each under `max_message_bytes` when serialized, with the
-// batch's id, rows and samples (rebased to their chunk). `type` is F32 or
-// F16. ResourceExhausted when a single row with its samples does not fit.
+// batch's id, rows and samples (rebased to their chunk). `type` is one
+// WireRowBytes takes. ResourceExhausted when a single row with its samples
+// does not fit.
 [[nodiscard]] absl::StatusOr<std::vector<v1::ActivationChunk>> EncodeChunks(
     const MicroBatch& batch, std::span<const float> hidden, int64_t n_embd,
     v1::ElementType type, size_t max_message_bytes);

@@ -1,5 +1,6 @@
 #include "worker/activation_chunks.h"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -46,9 +47,10 @@ std::vector<float> SomeHidden(size_t rows) {
 }
 
 // Encoding then assembling gives back the rows, positions, samples and
-// values; f16 values here are exactly representable.
+// values; f16 and bf16 values here are exactly representable.
 TEST(ActivationChunksTest, RoundTripsThroughSeveralChunks) {
-  for (v1::ElementType type : {v1::ELEMENT_TYPE_F32, v1::ELEMENT_TYPE_F16}) {
+  for (v1::ElementType type :
+       {v1::ELEMENT_TYPE_F32, v1::ELEMENT_TYPE_F16, v1::ELEMENT_TYPE_BF16}) {
     const MicroBatch batch = SomeBatch(9);
     const std::vector<float> hidden = SomeHidden(9);
     // Room for about two rows per message.
@@ -72,6 +74,51 @@ TEST(ActivationChunksTest, RoundTripsThroughSeveralChunks) {
     EXPECT_EQ(back.samples[0].recent_tokens_size(), 1);
     EXPECT_EQ(back.last_chunk_index, chunks->size() - 1);
   }
+}
+
+// Rounding types change values exactly as RoundTripWire says, within
+// their precision; Q8_0 needs whole blocks of 32.
+TEST(ActivationChunksTest, RoundingTypesMatchRoundTripWire) {
+  constexpr int64_t kWide = 64;
+  ChunkLimits limits = HiddenLimits();
+  limits.n_embd = kWide;
+  const MicroBatch batch = SomeBatch(3);
+  std::vector<float> hidden(3 * kWide);
+  for (size_t i = 0; i < hidden.size(); ++i) hidden[i] = std::sin(0.37f * i) * (1 + i % 7);
+  struct Case {
+    v1::ElementType type;
+    size_t row_bytes;
+    float tolerance;  // relative to the row's largest magnitude
+  };
+  for (const Case& c : {Case{v1::ELEMENT_TYPE_F16, 128, 1e-3f}, Case{v1::ELEMENT_TYPE_BF16, 128, 8e-3f},
+                        Case{v1::ELEMENT_TYPE_Q8_0, 68, 1.0f / 127}}) {
+    SCOPED_TRACE(WireTypeName(c.type));
+    EXPECT_EQ(WireRowBytes(c.type, kWide), c.row_bytes);
+    auto chunks = EncodeChunks(batch, hidden, kWide, c.type, 1 << 20);
+    ASSERT_TRUE(chunks.ok()) << chunks.status();
+    ASSERT_EQ(chunks->size(), 1u);
+    EXPECT_EQ((*chunks)[0].hidden().data().size(), 3 * c.row_bytes);
+    ChunkAssembler assembler(limits);
+    ASSERT_TRUE(*assembler.Add((*chunks)[0]));
+    const MicroBatch back = assembler.Take();
+    std::vector<float> expected = hidden;
+    ASSERT_TRUE(RoundTripWire(c.type, expected, kWide));
+    EXPECT_EQ(back.hidden, expected);
+    EXPECT_NE(back.hidden, hidden) << "these values do not survive rounding unchanged";
+    for (size_t i = 0; i < hidden.size(); ++i) {
+      EXPECT_NEAR(back.hidden[i], hidden[i], c.tolerance * 7) << i;
+    }
+  }
+  EXPECT_EQ(WireRowBytes(v1::ELEMENT_TYPE_Q8_0, 48), 0u) << "not whole blocks";
+  EXPECT_FALSE(EncodeChunks(batch, SomeHidden(3), kEmbd, v1::ELEMENT_TYPE_Q8_0, 1 << 20).ok());
+  // A Q8_0 chunk for a 4-wide model is refused, naming the field.
+  v1::ActivationChunk chunk = (*EncodeChunks(batch, SomeHidden(3), kEmbd, v1::ELEMENT_TYPE_F32,
+                                             1 << 20))[0];
+  chunk.mutable_hidden()->set_element_type(v1::ELEMENT_TYPE_Q8_0);
+  ChunkAssembler assembler(HiddenLimits());
+  absl::StatusOr<bool> refused = assembler.Add(chunk);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("hidden.element_type"));
 }
 
 TEST(ActivationChunksTest, EachChunkStaysUnderTheLimit) {
@@ -112,7 +159,7 @@ TEST(ActivationChunksTest, RefusesMalformedChunksNamingTheField) {
       {[](v1::ActivationChunk& c) {
          c.mutable_hidden()->mutable_data()->pop_back();
        },
-       "hidden.data holds 31 bytes, expected 2 rows x 4 x 4"},
+       "hidden.data holds 31 bytes, expected 2 rows x 16 bytes"},
       {[](v1::ActivationChunk& c) {
          c.mutable_hidden()->set_element_type(v1::ELEMENT_TYPE_UNSPECIFIED);
        },

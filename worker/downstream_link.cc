@@ -14,7 +14,6 @@
 namespace layerpool {
 namespace {
 
-constexpr char kF16Capability[] = "f16-activations";
 // A peer announcing no limit (an older build) gets gRPC's default receive
 // limit; one announcing more than this is capped, so the channel's own
 // send limit stays a plain int.
@@ -45,7 +44,7 @@ absl::StatusOr<std::unique_ptr<DownstreamLink>> DownstreamLink::Connect(
   v1::HelloRequest hello;
   *hello.mutable_protocol_version() = CurrentProtocolVersion();
   hello.set_build(kBuildName);
-  hello.add_capabilities(kF16Capability);
+  hello.add_capabilities("f16-activations");
   v1::HelloResponse peer;
   grpc::ClientContext hello_context;
   hello_context.set_deadline(absl::ToChronoTime(absl::Now() + o.hello_timeout));
@@ -63,11 +62,14 @@ absl::StatusOr<std::unique_ptr<DownstreamLink>> DownstreamLink::Connect(
       !s.ok()) {
     return s;
   }
-  if (o.activation_type == v1::ELEMENT_TYPE_F16 &&
-      std::find(peer.capabilities().begin(), peer.capabilities().end(),
-                kF16Capability) == peer.capabilities().end()) {
+  // Builds before bf16 and q8_0 existed take f32 and f16 only.
+  const std::string capability = absl::StrCat(WireTypeName(o.activation_type), "-activations");
+  if (o.activation_type != v1::ELEMENT_TYPE_F32 &&
+      std::find(peer.capabilities().begin(), peer.capabilities().end(), capability) ==
+          peer.capabilities().end()) {
     return fail(absl::StatusCode::kFailedPrecondition,
-                "it does not take f16 activations");
+                absl::StrCat("it does not take ", WireTypeName(o.activation_type),
+                             " activations"));
   }
   link->max_message_bytes_ =
       peer.max_message_bytes() == 0

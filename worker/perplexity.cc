@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -21,13 +23,26 @@ double Nll(std::span<const float> logits, int32_t target) {
 
 }  // namespace
 
+absl::StatusOr<PerplexityResult> Perplexity(Stage& stage, std::span<const int32_t> tokens,
+                                            int32_t bos, int64_t n_ctx, int64_t n_batch,
+                                            const PerplexityProgress& on_chunk) {
+  Stage* stages[] = {&stage};
+  return Perplexity(stages, tokens, bos, n_ctx, n_batch, nullptr, on_chunk);
+}
+
 absl::StatusOr<PerplexityResult> Perplexity(
-    Stage& stage, std::span<const int32_t> tokens, int32_t bos, int64_t n_ctx,
-    int64_t n_batch,
-    const std::function<void(int64_t, double)>& on_chunk) {
-  if (!stage.is_first() || !stage.is_last()) {
-    return absl::FailedPreconditionError("perplexity needs the whole model in one stage");
+    std::span<Stage* const> stages, std::span<const int32_t> tokens, int32_t bos, int64_t n_ctx,
+    int64_t n_batch, const std::function<void(std::span<float>)>& between,
+    const PerplexityProgress& on_chunk) {
+  bool chained = !stages.empty() && stages.front()->is_first() && stages.back()->is_last();
+  for (size_t i = 0; chained && i + 1 < stages.size(); ++i) {
+    chained = !stages[i]->is_last() && !stages[i + 1]->is_first();
   }
+  if (!chained) {
+    return absl::FailedPreconditionError(
+        "perplexity needs stages that hold the whole model, first to last");
+  }
+  Stage& last = *stages.back();
   if (n_ctx < 4) return absl::InvalidArgumentError("--ctx must be at least 4");
   const int64_t n_chunks = static_cast<int64_t>(tokens.size()) / n_ctx;
   if (n_chunks == 0) {
@@ -36,33 +51,50 @@ absl::StatusOr<PerplexityResult> Perplexity(
         n_ctx));
   }
   const int64_t first_scored = n_ctx / 2;
-  const int64_t n_vocab = stage.hparams().n_vocab;
+  const int64_t n_vocab = last.hparams().n_vocab;
   PerplexityResult result;
   double nll_sum = 0, nll2_sum = 0;
   std::vector<int32_t> chunk(n_ctx), positions;
   std::vector<KvCache*> caches;
   std::vector<int64_t> rows;
-  std::vector<float> logits;
+  std::vector<float> logits, hidden;
   for (int64_t c = 0; c < n_chunks; ++c) {
     std::copy_n(tokens.begin() + c * n_ctx, n_ctx, chunk.begin());
     if (bos >= 0) chunk[0] = bos;
-    LP_ASSIGN_OR_RETURN(auto cache, stage.NewCache(n_ctx));
+    std::vector<std::unique_ptr<KvCache>> caches_of_stage;
+    for (Stage* stage : stages) {
+      LP_ASSIGN_OR_RETURN(auto cache, stage->NewCache(n_ctx));
+      caches_of_stage.push_back(std::move(cache));
+    }
     for (int64_t b = 0; b < n_ctx; b += n_batch) {
       const int64_t len = std::min(n_batch, n_ctx - b);
       positions.resize(len);
-      caches.assign(len, cache.get());
       rows.clear();
       for (int64_t i = 0; i < len; ++i) {
         positions[i] = static_cast<int32_t>(b + i);
         // Rows first_scored .. n_ctx-2 predict a token inside the chunk.
         if (b + i >= first_scored && b + i < n_ctx - 1) rows.push_back(i);
       }
-      StageBatch batch;
-      batch.tokens = std::span(chunk).subspan(b, len);
-      batch.positions = positions;
-      batch.caches = caches;
-      batch.logit_rows = rows;
-      LP_RETURN_IF_ERROR(stage.Forward(batch, &logits), "chunk ", c);
+      for (size_t s = 0; s < stages.size(); ++s) {
+        StageBatch batch;
+        if (s == 0) {
+          batch.tokens = std::span(chunk).subspan(b, len);
+        } else {
+          batch.hidden = hidden;
+        }
+        batch.positions = positions;
+        caches.assign(len, caches_of_stage[s].get());
+        batch.caches = caches;
+        if (s + 1 == stages.size()) {
+          batch.logit_rows = rows;
+          LP_RETURN_IF_ERROR(stages[s]->Forward(batch, &logits), "chunk ", c);
+        } else {
+          std::vector<float> out;
+          LP_RETURN_IF_ERROR(stages[s]->Forward(batch, &out), "chunk ", c);
+          hidden = std::move(out);
+          if (between) between(hidden);
+        }
+      }
       for (size_t r = 0; r < rows.size(); ++r) {
         const int32_t target = chunk[b + rows[r] + 1];
         const double nll = Nll(

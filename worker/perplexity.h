@@ -26,14 +26,24 @@ struct PerplexityResult {
   std::vector<double> running_ppl;  // after each chunk
 };
 
+using PerplexityProgress = std::function<void(int64_t chunk, double running_ppl)>;
+
 // `tokens` includes the leading BOS. `stage` must hold the whole model.
 // `on_chunk` (optional) is called after each chunk with its running value.
 // InvalidArgument when there are fewer than n_ctx tokens or n_ctx < 4.
 [[nodiscard]] absl::StatusOr<PerplexityResult> Perplexity(
     Stage& stage, std::span<const int32_t> tokens, int32_t bos, int64_t n_ctx,
-    int64_t n_batch,
-    const std::function<void(int64_t chunk, double running_ppl)>& on_chunk =
-        nullptr);
+    int64_t n_batch, const PerplexityProgress& on_chunk = nullptr);
+
+// The same through a pipeline in this process: `stages` in layer order,
+// from the first to the last, each handing its hidden states [rows][n_embd]
+// to the next through `between` (when set), which does to them what the
+// link would (transport/hidden_wire.h's RoundTripWire).
+// FailedPrecondition when the stages do not chain from first to last.
+[[nodiscard]] absl::StatusOr<PerplexityResult> Perplexity(
+    std::span<Stage* const> stages, std::span<const int32_t> tokens, int32_t bos, int64_t n_ctx,
+    int64_t n_batch, const std::function<void(std::span<float>)>& between,
+    const PerplexityProgress& on_chunk = nullptr);
 
 }  // namespace layerpool
 

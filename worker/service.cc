@@ -151,7 +151,9 @@ grpc::Status WorkerService::Hello(grpc::ServerContext* context,
   *response->mutable_protocol_version() = CurrentProtocolVersion();
   response->set_build(kBuildName);
   if (unix_listener_ != nullptr) response->set_unix_socket(unix_listener_->name());
-  response->add_capabilities("f16-activations");
+  for (const char* type : {"f16", "bf16", "q8_0"}) {
+    response->add_capabilities(absl::StrCat(type, "-activations"));
+  }
   response->set_free_memory_bytes(
       budget.bytes > reserved ? budget.bytes - reserved : 0);
   response->set_total_memory_bytes(budget.total);
@@ -250,10 +252,11 @@ absl::Status WorkerService::ConnectImpl(const v1::ConnectDownstreamRequest& requ
   }
   v1::ElementType type = request.activation_type();
   if (type == v1::ELEMENT_TYPE_UNSPECIFIED) type = v1::ELEMENT_TYPE_F32;
-  if (type != v1::ELEMENT_TYPE_F32 && type != v1::ELEMENT_TYPE_F16) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": activation_type ",
-                                                   request.activation_type(),
-                                                   " is not F32 or F16"));
+  if (WireRowBytes(type, stage->n_embd()) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": activation_type ", request.activation_type(),
+        " is not F32, F16, BF16 or Q8_0 (Q8_0: for an n_embd that is a multiple of 32, this "
+        "model's is ", stage->n_embd(), ")"));
   }
 
   std::shared_ptr<DownstreamLink> old_link;
@@ -311,7 +314,7 @@ absl::Status WorkerService::ConnectImpl(const v1::ConnectDownstreamRequest& requ
   response->set_link(connected->description());
   Log(absl::StrCat(name, ": sends to ", request.next_address(), " over ",
                    connected->description(), " (",
-                   type == v1::ELEMENT_TYPE_F16 ? "f16" : "f32",
+                   WireTypeName(type),
                    " activations, messages up to ",
                    HumanBytes(connected->max_message_bytes()), ")"));
   return absl::OkStatus();

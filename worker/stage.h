@@ -40,7 +40,7 @@ namespace layerpool {
 
 struct StageOptions {
   int64_t first_layer = 0;
-  int64_t last_layer = -1;  // -1: the model's last layer
+  int64_t last_layer = -1;  // one past the stage's last layer; -1: the model's end
   int threads = 1;
   GgmlType kv_type = GgmlType::kF16;
   // RoPE overrides; 0 keeps the model's value. ntk_alpha scales the

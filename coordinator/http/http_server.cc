@@ -429,7 +429,7 @@ struct HttpServer::Impl {
       snapshot.description = c->Describe();
       snapshot.queued_requests = c->queued_requests();
       snapshot.active_sequences = c->active_sequences();
-      snapshot.activation_bytes_per_token = c->hparams().n_embd * 4;
+      snapshot.activation_bytes_per_token = c->activation_bytes_per_token();
       for (int i = 0; i < snapshot.description.stages_size(); ++i) {
         std::optional<v1::StatsResponse> stats;
         if (snapshot.description.stages(i).state() == v1::STAGE_STATE_READY) {

@@ -93,7 +93,8 @@ absl::StatusOr<double> InProcessDecode(const EngineFlags& engine, int64_t prompt
 
 absl::StatusOr<std::vector<RunFigures>> BenchSplit(
     const EngineFlags& engine, const ClusterFlags& flags, const std::string& split,
-    const std::vector<int64_t>& concurrency, int64_t prompt_len, int64_t n_predict) {
+    const std::vector<std::string>& remote, const std::vector<int64_t>& concurrency,
+    int64_t prompt_len, int64_t n_predict) {
   LP_ASSIGN_OR_RETURN(std::vector<int64_t> counts, ParseLayerCounts(split), "--splits");
   const int threads = static_cast<int>(std::max<int64_t>(engine.threads, 1));
   ClusterOptions options;
@@ -101,11 +102,18 @@ absl::StatusOr<std::vector<RunFigures>> BenchSplit(
   f.split = split;
   f.tensor_split.clear();
   LP_RETURN_IF_ERROR(f.Apply(engine, &options));
-  if (options.tls) return absl::InvalidArgumentError("--tls-dir is for serve and remote workers");
-  LP_ASSIGN_OR_RETURN(auto workers,
-                      LocalWorkers::Start(static_cast<int>(counts.size()), threads));
-  options.workers = workers->addresses();
-  options.token = workers->token();
+  std::unique_ptr<LocalWorkers> workers;
+  if (remote.empty()) {
+    if (options.tls) return absl::InvalidArgumentError("--tls-dir is for --workers");
+    LP_ASSIGN_OR_RETURN(workers, LocalWorkers::Start(static_cast<int>(counts.size()), threads));
+    options.workers = workers->addresses();
+    options.token = workers->token();
+  } else if (remote.size() < counts.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("split ", split, " needs ", counts.size(),
+                                                   " workers, --workers names ", remote.size()));
+  } else {
+    options.workers.assign(remote.begin(), remote.begin() + static_cast<ptrdiff_t>(counts.size()));
+  }
   options.threads = threads;
   LP_ASSIGN_OR_RETURN(auto cluster, Cluster::Start(std::move(options)));
   const int32_t n_vocab = static_cast<int32_t>(cluster->hparams().n_vocab);
@@ -181,14 +189,14 @@ absl::StatusOr<std::vector<RunFigures>> BenchSplit(
 int RunBenchSplit(std::span<char* const> args) {
   EngineFlags engine;
   ClusterFlags cluster_flags;
-  std::string splits, concurrency = "1,2,4", output = "text";
+  std::string splits, concurrency = "1,2,4", output = "text", workers;
   int64_t prompt_len = 64, n_predict = 64;
   engine.threads = 1;
   FlagSet flags(
       "bench-split --model FILE.gguf --splits N,N;N,N,... [--concurrency 1,2,4] "
       "[--output json]",
       "Runs the model under each split (layer counts per stage, splits separated "
-      "by ';'), each\nstage a local worker with --threads threads, at each "
+      "by ';'), each\nstage a local worker (or one of --workers) with --threads threads, at each "
       "concurrency level, and prints per\nrun: prefill and decode tokens/s, each "
       "stage's busy fraction, each link's mean hop latency\n(coordinator to stage 0, "
       "then stage to stage, with the transport each link took),\nand the speed-up over "
@@ -199,6 +207,9 @@ int RunBenchSplit(std::span<char* const> args) {
   cluster_flags.Register(flags);
   flags.String("splits", "S;S;...", &splits, "splits to run, e.g. '12;6,6;3,9'");
   flags.String("concurrency", "C,C,...", &concurrency, "concurrent streams per run");
+  flags.String("workers", "HOST:PORT,...", &workers,
+               "workers already running (on other hosts, say) instead of local ones: a "
+               "split of k stages runs on the first k, which need the model at the same path");
   flags.Int("prompt-tokens", "N", &prompt_len, "random prompt tokens per stream");
   flags.Int("n-predict", "N", &n_predict, "tokens generated per stream");
   flags.String("output", "FORMAT", &output, "text or json");
@@ -236,12 +247,13 @@ int RunBenchSplit(std::span<char* const> args) {
     split_list.insert(split_list.begin(), one_stage);
   }
 
+  const std::vector<std::string> remote = absl::StrSplit(workers, ',', absl::SkipWhitespace());
   auto alone = InProcessDecode(engine, prompt_len, n_predict);
   if (!alone.ok()) return ReportError(alone.status());
   std::vector<RunFigures> all;
   for (const std::string& split : split_list) {
     std::cerr << "bench-split: split " << split << "\n";
-    auto runs = BenchSplit(engine, cluster_flags, split, *levels, prompt_len, n_predict);
+    auto runs = BenchSplit(engine, cluster_flags, split, remote, *levels, prompt_len, n_predict);
     if (!runs.ok()) return ReportError(runs.status());
     all.insert(all.end(), runs->begin(), runs->end());
   }

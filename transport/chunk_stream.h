@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "layerpool/v1/worker.pb.h"
@@ -50,6 +51,11 @@ class ChunkReceiver {
   [[nodiscard]] virtual bool Read(v1::ActivationChunk* chunk) = 0;
   // False when the sender has gone.
   [[nodiscard]] virtual bool WriteAck(const v1::ActivationAck& ack) = 0;
+  // When the sender wrote the chunk Read returned last, on a clock both
+  // ends share (steady_clock, one host); none where they do not.
+  virtual std::optional<std::chrono::steady_clock::time_point> sent_at() const {
+    return std::nullopt;
+  }
 };
 
 // The one-way time a link adds to a micro-batch, measured at the sender
@@ -58,9 +64,12 @@ class ChunkReceiver {
 // time, halved. A micro-batch sent while the receiver still worked on
 // earlier ones waited in the receiver's buffers for that work, not for the
 // link, so its round trip starts at the previous ack's arrival instead.
+// Where the ack carries the receiver's own measure (transit_us: the ends
+// share a clock), that is the hop.
 inline double HopMicros(std::chrono::steady_clock::time_point sent,
                         std::chrono::steady_clock::time_point previous_ack,
                         std::chrono::steady_clock::time_point now, const v1::ActivationAck& ack) {
+  if (ack.has_transit_us()) return static_cast<double>(ack.transit_us());
   const double round_trip =
       std::chrono::duration<double, std::micro>(now - std::max(sent, previous_ack)).count();
   return std::max(0.0, round_trip - static_cast<double>(ack.queue_us()) -

@@ -167,7 +167,12 @@ absl::StatusOr<std::unique_ptr<UnixChunkSender>> UnixChunkSender::Connect(
 UnixChunkSender::~UnixChunkSender() { close(fd_); }
 
 bool UnixChunkSender::Write(const v1::ActivationChunk& chunk) {
-  chunk.SerializeToString(&write_buffer_);
+  write_buffer_.assign(sizeof(int64_t), '\0');
+  chunk.AppendToString(&write_buffer_);
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  std::memcpy(write_buffer_.data(), &now, sizeof(now));
   return WriteFrame(fd_, kChunk, write_buffer_);
 }
 
@@ -213,12 +218,19 @@ struct UnixChunkListener::Connection final : ChunkReceiver {
       error = absl::InvalidArgumentError(absl::StrCat("frame type ", *type, " is not a chunk"));
       return false;
     }
-    if (!chunk->ParseFromString(buffer)) {
+    int64_t sent_ns = 0;
+    if (buffer.size() < sizeof(sent_ns) ||
+        !chunk->ParseFromArray(buffer.data() + sizeof(sent_ns),
+                               static_cast<int>(buffer.size() - sizeof(sent_ns)))) {
       error = absl::InvalidArgumentError("a malformed ActivationChunk");
       return false;
     }
+    std::memcpy(&sent_ns, buffer.data(), sizeof(sent_ns));
+    sent = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(sent_ns));
     return true;
   }
+
+  std::optional<std::chrono::steady_clock::time_point> sent_at() const override { return sent; }
 
   bool WriteAck(const v1::ActivationAck& ack) override {
     ack.SerializeToString(&buffer);
@@ -230,6 +242,7 @@ struct UnixChunkListener::Connection final : ChunkReceiver {
   const int fd;
   const uint32_t max_payload;
   std::string buffer;
+  std::chrono::steady_clock::time_point sent;  // of the chunk read last
   absl::Status error;  // why Read ended, when not the sender's close
   std::atomic<bool> done{false};
 };

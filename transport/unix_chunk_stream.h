@@ -19,7 +19,9 @@
 //   status  receiver -> sender: a code (4 bytes) and a message. Once after
 //           hello (OK: accepted, or why not) and once last, saying how the
 //           stream ended
-//   chunk   a serialized ActivationChunk
+//   chunk   the sender's steady_clock at the write (8 bytes, nanoseconds
+//           since its epoch: one host, one clock), then a serialized
+//           ActivationChunk
 //   ack     a serialized ActivationAck
 // A payload over the limit, an unknown type or a malformed message ends
 // the stream with InvalidArgument, which the sender gets as its status.

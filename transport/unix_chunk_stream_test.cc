@@ -1,5 +1,7 @@
 #include "transport/unix_chunk_stream.h"
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -54,6 +56,42 @@ TEST(UnixChunkStream, CarriesChunksAndAcksThenTheReceiversStatus) {
   const absl::Status end = (*sender)->Finish();
   EXPECT_TRUE(absl::IsDataLoss(end)) << end;
   EXPECT_EQ(end.message(), "stage 1: gone");
+}
+
+// The receiver learns when each chunk was written (one host, one clock),
+// and HopMicros prefers the receiver's transit to the halved round trip.
+TEST(UnixChunkStream, ChunksCarryTheirWriteTime) {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point before, after;
+  std::optional<Clock::time_point> stamped;
+  absl::Notification read;
+  auto listener = UnixChunkListener::Start(
+      "", kLimit, [&](ChunkReceiver& receiver, std::function<void()>) -> absl::Status {
+        v1::ActivationChunk chunk;
+        if (receiver.Read(&chunk)) {
+          after = Clock::now();
+          stamped = receiver.sent_at();
+        }
+        read.Notify();
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto sender = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  before = Clock::now();
+  ASSERT_TRUE((*sender)->Write(Chunk(1, 100)));
+  read.WaitForNotification();
+  ASSERT_TRUE(stamped.has_value());
+  EXPECT_LE(before, *stamped);
+  EXPECT_LE(*stamped, after);
+
+  v1::ActivationAck ack;
+  ack.set_queue_us(100);
+  ack.set_compute_us(1000);
+  const Clock::time_point t0 = Clock::now();
+  EXPECT_DOUBLE_EQ(HopMicros(t0, {}, t0 + std::chrono::microseconds(1500), ack), 200);
+  ack.set_transit_us(37);
+  EXPECT_DOUBLE_EQ(HopMicros(t0, {}, t0 + std::chrono::microseconds(1500), ack), 37);
 }
 
 TEST(UnixChunkStream, RefusesAWrongOrMissingToken) {

@@ -450,15 +450,26 @@ absl::Status WorkerService::ServeUpstream(ChunkReceiver& stream) {
   const std::string name = absl::StrCat("stage ", stage->stage_index());
   ChunkAssembler assembler(stage->chunk_limits());
   v1::ActivationChunk chunk;
+  // Since when this stage has been waiting for the next micro-batch.
+  Clock::time_point ready = Clock::now();
   while (stream.Read(&chunk)) {
+    const Clock::time_point got = Clock::now();
+    const std::optional<Clock::time_point> sent = stream.sent_at();
     absl::StatusOr<bool> complete = assembler.Add(chunk);
     if (!complete.ok()) return Annotate(complete.status(), name);
     if (!*complete) continue;
     const MicroBatch batch = assembler.Take();
     v1::ActivationAck ack;
     LP_RETURN_IF_ERROR(Process(*stage, batch, &ack));
+    if (sent.has_value()) {
+      // One host, one clock: the link's own time, less any wait behind
+      // this stage's earlier work.
+      ack.set_transit_us(ClampToU32(
+          std::chrono::duration<double, std::micro>(got - std::max(*sent, ready)).count()));
+    }
     // A failed Write means the upstream went away; its status is its own.
     if (!stream.WriteAck(ack)) break;
+    ready = Clock::now();
   }
   return absl::OkStatus();
 }

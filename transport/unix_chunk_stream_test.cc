@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <optional>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -155,6 +158,32 @@ TEST(UnixChunkStream, TheReceiverCancelsABlockedRead) {
   (*listener)->Stop();
   absl::MutexLock lock(&mu);
   cancel();  // safe after the stream has ended
+}
+
+// A ninth stream while eight are open is refused, naming the limit; one
+// that ends makes room again.
+TEST(UnixChunkStream, AtMostEightStreamsAtOnce) {
+  auto listener = UnixChunkListener::Start("", kLimit, Acker(1000, absl::OkStatus()));
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  std::vector<std::unique_ptr<UnixChunkSender>> open;
+  for (int i = 0; i < kMaxUnixStreams; ++i) {
+    auto sender = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+    ASSERT_TRUE(sender.ok()) << i << ": " << sender.status();
+    open.push_back(*std::move(sender));
+  }
+  auto refused = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
+  EXPECT_NE(refused.status().message().find("8 Unix streams"), std::string::npos);
+
+  open.pop_back();  // closes: its handler ends
+  absl::StatusOr<std::unique_ptr<UnixChunkSender>> again;
+  for (int i = 0; i < 200; ++i) {
+    again = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+    if (again.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(again.ok()) << again.status();
 }
 
 TEST(UnixChunkStream, StopEndsOpenStreamsWithoutWaitingForTheSender) {

@@ -100,12 +100,27 @@ absl::StatusOr<SequenceTable::SeqSampler*> SequenceTable::SamplerFor(
     if (asked > 0 && params.temperature > 0) {
       params.n_probs = std::numeric_limits<int32_t>::max();
     }
+    // Each token draws at most twice (Sampler::random_used), so a larger
+    // skip is not a replay but a request for minutes of work.
+    if (spec.skip_random() > 2 * static_cast<uint64_t>(n_ctx_)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "skip_random ", spec.skip_random(), " is more than 2 per token of the context of ",
+          n_ctx_));
+    }
     seq.sampler =
         std::make_unique<SeqSampler>(SeqSampler{Sampler(params), asked});
     for (int32_t token : spec.recent_tokens())
       seq.sampler->sampler.Accept(token);
+    seq.sampler->sampler.SkipRandom(spec.skip_random());
   }
   return seq.sampler.get();
+}
+
+std::vector<uint64_t> SequenceTable::ids() const {
+  std::vector<uint64_t> out;
+  out.reserve(sequences_.size());
+  for (const auto& [id, seq] : sequences_) out.push_back(id);
+  return out;
 }
 
 uint32_t SequenceTable::Free(std::span<const uint64_t> seq_ids) {

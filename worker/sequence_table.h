@@ -45,9 +45,9 @@ class SequenceTable {
                                      std::vector<KvCache*>* caches);
 
   // The sampler of `seq_id` (which Advance started), created from
-  // spec.sampling with spec.recent_tokens accepted on the first call;
-  // later calls ignore `spec`. InvalidArgument for sampling parameters out of
-  // range.
+  // spec.sampling with spec.recent_tokens accepted and spec.skip_random
+  // skipped on the first call; later calls ignore `spec`. InvalidArgument
+  // for sampling parameters out of range or a skip over 2 per context token.
   struct SeqSampler {
     Sampler sampler;
     int32_t n_probs;  // what the client asked for
@@ -58,6 +58,8 @@ class SequenceTable {
   // Drops the sequences held among `seq_ids`; returns how many there were.
   uint32_t Free(std::span<const uint64_t> seq_ids);
 
+  // The sequences held, in no particular order.
+  std::vector<uint64_t> ids() const;
   int64_t active() const { return static_cast<int64_t>(sequences_.size()); }
   int64_t max_sequences() const { return max_sequences_; }
   // KV cells (token positions) written, over all sequences.

@@ -83,5 +83,23 @@ TEST(SequenceTableTest, SamplerIsMadeOnceFromTheFirstSpec) {
   EXPECT_EQ((*again)->n_probs, 2);
 }
 
+TEST(SequenceTableTest, ReplaySkipIsBoundedByTheContext) {
+  SequenceTable table = MakeTable(4, 2);  // n_ctx 4: at most 8 outputs
+  std::vector<KvCache*> caches;
+  ASSERT_TRUE(table.Advance(std::vector<uint64_t>{1, 2}, std::vector<int32_t>{0, 0}, &caches)
+                  .ok());
+  v1::SampleSpec spec;
+  spec.mutable_sampling()->set_temperature(1);
+  spec.mutable_sampling()->set_seed(7);
+  spec.set_skip_random(8);
+  auto skipped = table.SamplerFor(1, spec);
+  ASSERT_TRUE(skipped.ok());
+  EXPECT_EQ((*skipped)->sampler.random_used(), 8u);
+  spec.set_skip_random(9);
+  auto refused = table.SamplerFor(2, spec);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("skip_random 9"));
+}
+
 }  // namespace
 }  // namespace layerpool

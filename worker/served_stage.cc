@@ -130,6 +130,7 @@ absl::StatusOr<std::unique_ptr<ServedStage>> ServedStage::Load(
         absl::StrCat("model_path ", r.model_path(), " is not a regular file"));
   }
   std::unique_ptr<ServedStage> s(new ServedStage());
+  s->request_ = r;
   gguf::GgufFile::Options open_options;
   open_options.map_data = false;  // the Stage maps its own tensors only
   LP_ASSIGN_OR_RETURN(s->file_,
@@ -326,6 +327,7 @@ absl::Status ServedStage::Sample(const MicroBatch& batch,
       }
     }
     s->sampler.Accept(token);
+    out->set_random_used(s->sampler.random_used());
   }
   return absl::OkStatus();
 }
@@ -334,6 +336,15 @@ uint32_t ServedStage::Free(std::span<const uint64_t> seq_ids) {
   absl::MutexLock lock(&mu_);
   const uint32_t freed = sequences_->Free(seq_ids);
   for (uint64_t id : seq_ids) pools_.erase(id);
+  PublishCounters();
+  return freed;
+}
+
+uint32_t ServedStage::FreeAll() {
+  absl::MutexLock lock(&mu_);
+  std::vector<uint64_t> ids = sequences_->ids();
+  const uint32_t freed = sequences_->Free(ids);
+  pools_.clear();
   PublishCounters();
   return freed;
 }

@@ -76,10 +76,14 @@ class ServedStage {
 
   // Drops the sequences held among `seq_ids`; returns how many there were.
   uint32_t Free(std::span<const uint64_t> seq_ids);
+  // Drops every sequence held; returns how many there were.
+  uint32_t FreeAll();
 
   // What the data plane accepts for this stage.
   ChunkLimits chunk_limits() const;
 
+  // The request it was loaded from, and what the load answered.
+  const v1::LoadStageRequest& request() const { return request_; }
   const v1::LoadStageResponse& load_response() const { return response_; }
   uint32_t stage_index() const { return stage_index_; }
   uint32_t first_layer() const { return first_; }  // inclusive
@@ -104,6 +108,7 @@ class ServedStage {
 
   std::unique_ptr<gguf::GgufFile> file_;  // outlives stage_
   std::unique_ptr<Stage> stage_;
+  v1::LoadStageRequest request_;
   v1::LoadStageResponse response_;
   uint32_t stage_index_ = 0;
   uint32_t first_ = 0, last_ = 0;

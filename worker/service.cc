@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "base/human_bytes.h"
 #include "base/status_macros.h"
 #include "kernels/vec_dot.h"
@@ -176,7 +177,7 @@ grpc::Status WorkerService::LoadStage(grpc::ServerContext* context,
 
 absl::Status WorkerService::LoadStageImpl(const v1::LoadStageRequest& request,
                                           v1::LoadStageResponse* response) {
-  std::shared_ptr<ServedStage> old_stage;
+  std::shared_ptr<ServedStage> old_stage, kept;
   std::shared_ptr<DownstreamLink> old_link;
   {
     absl::MutexLock lock(&mu_);
@@ -184,18 +185,37 @@ absl::Status WorkerService::LoadStageImpl(const v1::LoadStageRequest& request,
     if (loading_) {
       return absl::FailedPreconditionError("another LoadStage is in progress");
     }
-    // The old stage goes first, so that its memory counts for the new one.
-    loading_ = true;
-    old_stage = std::move(stage_);
+    // The same request again (a coordinator rebuilding its chain after
+    // losing another stage, or restarted) keeps the stage: its weights and
+    // KV memory stay, its sequences and links go, as after a fresh load.
+    const bool same = stage_ != nullptr &&
+        google::protobuf::util::MessageDifferencer::Equals(stage_->request(), request);
+    if (same) {
+      kept = stage_;
+      state_ = v1::STAGE_STATE_READY;
+      state_message_.clear();
+    } else {
+      // The old stage goes first, so that its memory counts for the new one.
+      loading_ = true;
+      old_stage = std::move(stage_);
+      state_ = v1::STAGE_STATE_LOADING;
+      state_message_ = "loading";
+    }
     old_link = std::move(link_);
     ++link_generation_;
     if (cancel_upstream_) cancel_upstream_();
-    state_ = v1::STAGE_STATE_LOADING;
-    state_message_ = "loading";
   }
   if (old_link != nullptr) old_link->Close();
   old_link.reset();
   old_stage.reset();
+  if (kept != nullptr) {
+    const uint32_t dropped = kept->FreeAll();
+    *response = kept->load_response();
+    response->set_reused(true);
+    Log(absl::StrCat("stage ", kept->stage_index(), ": kept layers ", LayerRange(*kept),
+                     " (the same LoadStage again), dropped ", dropped, " sequences"));
+    return absl::OkStatus();
+  }
 
   const Budget budget = MemoryBudget();
   LoadBudget load_budget;

@@ -218,7 +218,7 @@ void Temperature(CandidateSet& set, float temp) {
   for (Candidate& c : set) c.logit /= temp;
 }
 
-size_t DrawIndex(const CandidateSet& set, std::mt19937& rng,
+size_t DrawIndex(const CandidateSet& set, CountingRng& rng,
                  std::vector<double>& cumulative) {
   // libstdc++'s discrete_distribution, step by step: weights as double,
   // summed left to right from 0.0, each divided by the sum, partial sums

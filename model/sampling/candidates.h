@@ -76,11 +76,37 @@ void MinP(CandidateSet& set, float p, size_t min_keep);
 // Divides every logit by temp (> 0). Keeps `sorted`, as llama.cpp does.
 void Temperature(CandidateSet& set, float temp);
 
+// A sampler's random stream: std::mt19937, counting the outputs it gave,
+// so that a sequence replayed on a new last stage (coordinator/cluster.h)
+// can resume the stream exactly where the lost one stood.
+class CountingRng {
+ public:
+  using result_type = std::mt19937::result_type;
+  static constexpr result_type min() { return std::mt19937::min(); }
+  static constexpr result_type max() { return std::mt19937::max(); }
+
+  explicit CountingRng(uint32_t seed = std::mt19937::default_seed) : engine_(seed) {}
+  result_type operator()() {
+    ++used_;
+    return engine_();
+  }
+  void discard(uint64_t n) {
+    engine_.discard(n);
+    used_ += n;
+  }
+  uint64_t used() const { return used_; }
+  const std::mt19937& engine() const { return engine_; }
+
+ private:
+  std::mt19937 engine_;
+  uint64_t used_ = 0;
+};
+
 // Index in [0, size) drawn with the probabilities p, exactly as
 // std::discrete_distribution<int>(p...)(rng) does in libstdc++ (same RNG
 // consumption, same result), without its per-call allocation. Fewer than
 // two candidates: returns 0 and draws nothing, as the std one does.
-size_t DrawIndex(const CandidateSet& set, std::mt19937& rng,
+size_t DrawIndex(const CandidateSet& set, CountingRng& rng,
                  std::vector<double>& cumulative);
 
 }  // namespace layerpool::sampling_internal

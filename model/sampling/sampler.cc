@@ -103,7 +103,7 @@ Sampler::Sampler(const SamplingParams& params)
     std::abort();
   }
   seed_ = ResolveSeed(params.seed);
-  rng_.seed(seed_);
+  rng_ = sampling_internal::CountingRng(seed_);
 }
 
 void Sampler::Accept(int32_t token) { history_.Accept(token); }

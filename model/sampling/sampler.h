@@ -128,6 +128,13 @@ class Sampler {
   // back as params.seed to replay a "random" run).
   uint32_t seed() const { return seed_; }
 
+  // Outputs of the random stream used so far. A Sampler made with the same
+  // params and seed, given the same tokens to Accept, then SkipRandom(n),
+  // draws from there exactly as this one does: how a sequence replayed on a
+  // new last stage keeps its seeded result.
+  uint64_t random_used() const { return rng_.used(); }
+  void SkipRandom(uint64_t n) { rng_.discard(n); }
+
   const SamplingParams& params() const { return params_; }
 
  private:
@@ -137,7 +144,7 @@ class Sampler {
 
   SamplingParams params_;
   uint32_t seed_;
-  std::mt19937 rng_;
+  sampling_internal::CountingRng rng_;
   sampling_internal::PenaltyHistory history_;
 
   // Reused across calls so the hot path does not allocate.

@@ -372,6 +372,59 @@ TEST(SeedTest, MatchesStdMt19937AndDiscreteDistribution) {
   }
 }
 
+// A sequence replayed on a new last stage: a fresh Sampler given the tokens
+// so far and the random outputs the lost one used continues its stream, with
+// filters that sometimes leave one candidate (no draw) and penalties.
+TEST(SeedTest, ReplayFromTokensAndRandomUsedContinuesTheRun) {
+  SamplingParams p = Plain(1.0f, 99);
+  p.top_k = 3;
+  p.repeat_penalty = 1.3f;
+  p.frequency_penalty = 0.2f;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<std::vector<float>> rows(40, std::vector<float>(50));
+  for (auto& row : rows) {
+    for (float& l : row) l = normal(rng);
+  }
+  rows[7].assign(50, -kInf);
+  rows[7][3] = 0.0f;  // one candidate: no draw
+
+  const std::vector<int32_t> prompt = {1, 2, 3, 4};
+  Sampler original(p);
+  for (int32_t t : prompt) original.Accept(t);
+  std::vector<int32_t> tokens = prompt;
+  for (int step = 0; step < 40; ++step) {
+    const int32_t t = original.Sample(rows[step]);
+    original.Accept(t);
+    tokens.push_back(t);
+  }
+  for (int cut : {0, 7, 8, 20, 39}) {
+    // Redo the original up to `cut` to learn its random_used there.
+    Sampler before(p);
+    for (size_t i = 0; i < prompt.size(); ++i) before.Accept(tokens[i]);
+    for (int step = 0; step < cut; ++step) before.Accept(before.Sample(rows[step]));
+    Sampler replay(p);
+    for (size_t i = 0; i < prompt.size() + cut; ++i) replay.Accept(tokens[i]);
+    replay.SkipRandom(before.random_used());
+    for (int step = cut; step < 40; ++step) {
+      const int32_t t = replay.Sample(rows[step]);
+      ASSERT_EQ(t, tokens[prompt.size() + step]) << "cut " << cut << " step " << step;
+      replay.Accept(t);
+    }
+    EXPECT_EQ(replay.random_used(), original.random_used()) << "cut " << cut;
+  }
+  // Without the skip the stream differs (the test can fail).
+  Sampler unskipped(p);
+  for (size_t i = 0; i < prompt.size() + 20; ++i) unskipped.Accept(tokens[i]);
+  int differing = 0;
+  for (int step = 20; step < 40; ++step) {
+    const int32_t t = unskipped.Sample(rows[step]);
+    differing += t != tokens[prompt.size() + step];
+    unskipped.Accept(tokens[prompt.size() + step]);
+  }
+  EXPECT_GT(differing, 0);
+}
+
 // ------------------------------------------------------------- statistics
 
 // Pearson's chi-square of `counts` against `expected` probabilities.

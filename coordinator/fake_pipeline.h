@@ -136,6 +136,17 @@ class FakePipeline {
     first_sampled_.erase(seq_id);
   }
 
+  // A new chain of stages after a failure: nothing in flight comes back,
+  // no stage holds any sequence.
+  void Reset() {
+    inflight_.clear();
+    busy_.clear();
+    sampling_.clear();
+    first_sampled_.clear();
+    pending_token_.clear();
+    kv_.clear();
+  }
+
   // The rows a freed sequence went through.
   const std::vector<int32_t>& retired(uint64_t seq_id) {
     return retired_[seq_id];

@@ -31,10 +31,6 @@ Scheduler::Scheduler(SchedulerOptions options)
 
 absl::Status Scheduler::Submit(uint64_t seq_id, std::vector<int32_t> prompt,
                                int64_t n_predict) {
-  if (!failed_.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("scheduler stopped: ", failed_.message()));
-  }
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt == 0) {
     return absl::InvalidArgumentError(
@@ -77,7 +73,6 @@ void Scheduler::Admit() {
     Pending p = std::move(queue_.front());
     queue_.pop_front();
     Sequence& s = active_[p.seq_id];
-    s.n_prompt = static_cast<int64_t>(p.prompt.size());
     s.tokens = std::move(p.prompt);
     s.n_predict = p.n_predict;
     s.admitted = next_admitted_++;
@@ -105,10 +100,7 @@ absl::Status Scheduler::OnResult(uint64_t id,
   auto it = inflight_.find(id);
   if (it == inflight_.end()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "micro-batch ", id, " is not in flight",
-        failed_.ok()
-            ? ""
-            : absl::StrCat(" (scheduler stopped: ", failed_.message(), ")")));
+        "micro-batch ", id, " is not in flight"));
   }
   const std::vector<BatchSample>& samples = it->second.samples;
   if (sampled.size() != samples.size()) {
@@ -189,10 +181,9 @@ void Scheduler::Finish(uint64_t seq_id, FinishReason reason,
 }
 
 void Scheduler::Fail(const absl::Status& status) {
-  if (!failed_.ok()) return;
-  failed_ = status.ok() ? absl::UnknownError("pipeline failed") : status;
+  const absl::Status failed = status.ok() ? absl::UnknownError("pipeline failed") : status;
   for (const Pending& p : queue_) {
-    output_.finished.push_back({p.seq_id, FinishReason::kFailed, failed_});
+    output_.finished.push_back({p.seq_id, FinishReason::kFailed, failed});
   }
   queue_.clear();
   // Nothing is in flight any more, so every active sequence can be freed
@@ -200,16 +191,33 @@ void Scheduler::Fail(const absl::Status& status) {
   inflight_.clear();
   for (auto& [seq_id, s] : active_) {
     if (!s.finished) {
-      output_.finished.push_back({seq_id, FinishReason::kFailed, failed_});
+      output_.finished.push_back({seq_id, FinishReason::kFailed, failed});
     }
     output_.to_free.push_back(seq_id);
   }
   active_.clear();
 }
 
+void Scheduler::Rewind() {
+  inflight_.clear();
+  for (auto it = active_.begin(); it != active_.end();) {
+    Sequence& s = it->second;
+    if (s.finished) {
+      output_.to_free.push_back(it->first);
+      it = active_.erase(it);
+      continue;
+    }
+    s.n_sent = 0;
+    s.in_flight = 0;
+    s.sampling = false;
+    s.sampled_on_chain = false;
+    ++it;
+  }
+  Admit();
+}
+
 std::vector<MicroBatch> Scheduler::NextBatches() {
   std::vector<MicroBatch> out;
-  if (!failed_.ok()) return out;
   Admit();
 
   int64_t live = 0;
@@ -239,8 +247,10 @@ std::vector<MicroBatch> Scheduler::NextBatches() {
       const auto [seq_id, sequence] = ready.front();
       ready.pop_front();
       Sequence& s = *sequence;
+      // A prompt (after a Rewind, with the tokens generated before) goes in
+      // chunks; in decode one row is left to send.
       const int64_t n_rows =
-          s.n_sent < s.n_prompt ? std::min(s.n_prompt - s.n_sent, budget) : 1;
+          std::min(static_cast<int64_t>(s.tokens.size()) - s.n_sent, budget);
       for (int64_t i = 0; i < n_rows; ++i) {
         const int64_t pos = s.n_sent + i;
         b.rows.push_back({seq_id, static_cast<int32_t>(pos), s.tokens[pos]});
@@ -250,8 +260,9 @@ std::vector<MicroBatch> Scheduler::NextBatches() {
       // The row of the last known token gives the next one.
       if (s.n_sent == static_cast<int64_t>(s.tokens.size())) {
         b.samples.push_back({static_cast<int32_t>(b.rows.size() - 1), seq_id,
-                             s.generated == 0});
+                             !s.sampled_on_chain});
         s.sampling = true;
+        s.sampled_on_chain = true;
       } else {
         again.emplace_back(seq_id, &s);
       }

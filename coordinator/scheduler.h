@@ -31,10 +31,16 @@
 //   count against max_batch_tokens per micro-batch; a long prompt goes in
 //   chunks, and only the chunk holding its last token asks for a sample.
 //   A sequence in prefill takes min(prompt rows left, rows left in the
-//   micro-batch), one in decode takes one row.
+//   micro-batch), one in decode takes one row, one being replayed (below)
+//   is in prefill until it has sent every token it had.
 // - Fairness: ready sequences are taken least recently served first (the
 //   micro-batch they were last in; new ones first, ties in admission order),
 //   so under a tight row budget none starves.
+// - Replay: when the stages lose their state (one was replaced after a
+//   failure), Rewind forgets what was in flight and sends every active
+//   sequence again from position 0, its prompt and the tokens already
+//   generated as one prefill, then samples on: no token is emitted twice or
+//   lost.
 // - Continuous batching: sequences join and leave between micro-batches.
 // - A sequence ends at a stop token (EOS/EOT: the token is not emitted),
 //   after n_predict tokens (kLength), when prompt + generated reaches n_ctx
@@ -88,8 +94,9 @@ struct BatchRow {
 struct BatchSample {
   int32_t row = 0;  // index into MicroBatch::rows
   uint64_t seq_id = 0;
-  // The sequence's first sample: the coordinator attaches its prompt as
-  // SampleSpec.recent_tokens.
+  // The sequence's first sample on this chain of stages (since admission or
+  // the last Rewind): the coordinator attaches its tokens so far (prompt and
+  // any generated before a Rewind) as SampleSpec.recent_tokens.
   bool first = false;
 };
 
@@ -152,10 +159,20 @@ class Scheduler {
                                       const std::vector<TokenEvent>& sampled);
 
   // Ends every sequence, queued or active, with kFailed and `status` (an OK
-  // status becomes Unknown), forgets the micro-batches in flight and lists
-  // every active sequence in to_free; later Submits get Unavailable with
-  // its message, later OnResults InvalidArgument. A second Fail is a no-op.
+  // status becomes Unknown), forgets the micro-batches in flight (a late
+  // OnResult for one is InvalidArgument) and lists every active sequence in
+  // to_free. The scheduler stays usable: requests submitted later run as on
+  // a new one.
   void Fail(const absl::Status& status);
+
+  // The pipeline lost its state (its stages were reloaded or replaced):
+  // forgets the micro-batches in flight and rewinds every active sequence
+  // to position 0, so that NextBatches sends its prompt and the tokens it
+  // has generated again (in chunks of max_batch_tokens) before sampling the
+  // next one, marked `first`. Sequences that had finished while in flight
+  // are freed (to_free); the new stages hold nothing of the others, so they
+  // are not. Queued requests stay queued.
+  void Rewind();
 
   // The micro-batches to send now, in order; empty when nothing is ready or
   // max_inflight are in flight.
@@ -172,7 +189,6 @@ class Scheduler {
  private:
   struct Sequence {
     std::vector<int32_t> tokens;  // prompt, then generated
-    int64_t n_prompt = 0;
     int64_t n_predict = 0;  // <= 0: no limit
     int64_t n_sent = 0;     // rows sent (computed or in flight)
     int64_t generated = 0;
@@ -180,6 +196,7 @@ class Scheduler {
     uint64_t last_served = 0;  // id of the last micro-batch it was in
     int in_flight = 0;         // micro-batches in flight holding rows of it
     bool sampling = false;     // one of them samples it
+    bool sampled_on_chain = false;  // sampled since admission or Rewind
     bool finished = false;  // finished while in flight: free on return
   };
   struct Pending {
@@ -196,7 +213,6 @@ class Scheduler {
   void Finish(uint64_t seq_id, FinishReason reason, absl::Status status);
 
   SchedulerOptions options_;  // clamped
-  absl::Status failed_;
   uint64_t next_batch_id_ = 1;
   uint64_t next_admitted_ = 0;
   std::deque<Pending> queue_;

@@ -100,7 +100,7 @@ absl::StatusOr<double> TimeRun(Stage& stage, int64_t n, int64_t batch,
     }
     caches.assign(len, cache.get());
     const int64_t last = len - 1;
-    StageBatch b{tokens, {}, positions, caches, std::span<const int64_t>(&last, 1), {}};
+    StageBatch b{tokens, {}, positions, caches, std::span<const int64_t>(&last, 1), {}, {}};
     LP_RETURN_IF_ERROR(stage.Forward(b, &logits));
   }
   return n / std::chrono::duration<double>(Clock::now() - start).count();

@@ -21,8 +21,9 @@ namespace layerpool::cli {
 int RunServe(std::span<char* const> args) {
   EngineFlags engine;
   ClusterFlags cluster_flags;
-  std::string workers, listen = "127.0.0.1:50050";
+  std::string workers, spares, listen = "127.0.0.1:50050";
   int64_t max_queue = 64;
+  double replay_budget_s = 2;
   FlagSet flags(
       "serve --model FILE.gguf --workers HOST:PORT,... [--split auto|N,N,... | "
       "--tensor-split R,R,...] [--listen HOST:PORT]",
@@ -36,6 +37,14 @@ int RunServe(std::span<char* const> args) {
   engine.Register(flags);
   cluster_flags.Register(flags);
   flags.String("workers", "HOST:PORT,...", &workers, "the workers, in stage order");
+  flags.String("spares", "HOST:PORT,...", &spares,
+               "workers that take a failed stage's place when its own worker does not come "
+               "back\non its address (tried in order; each must have the model)");
+  flags.Double("replay-budget", "SECONDS", &replay_budget_s,
+               "how long requests in flight wait for a failed stage to come back (its worker\n"
+               "restarted or woken, or a spare): when it does, they are replayed and carry on\n"
+               "unchanged; past it they end with 503/UNAVAILABLE (recovery goes on). Raise it\n"
+               "for machines that reboot");
   flags.String("listen", "HOST:PORT", &listen, "address of the public API");
   flags.Int("max-queue", "N", &max_queue,
             "requests waiting for a free sequence slot before new ones are refused");
@@ -51,6 +60,12 @@ int RunServe(std::span<char* const> args) {
   ClusterOptions options;
   if (absl::Status s = cluster_flags.Apply(engine, &options); !s.ok()) return ReportError(s);
   options.workers = absl::StrSplit(workers, ',', absl::SkipWhitespace());
+  options.spares = absl::StrSplit(spares, ',', absl::SkipWhitespace());
+  if (!(replay_budget_s >= 0 && replay_budget_s <= 24 * 3600)) {
+    std::cerr << "error: --replay-budget must be between 0 and 86400 seconds\n";
+    return 2;
+  }
+  options.replay_budget = absl::Seconds(replay_budget_s);
   options.max_queue = static_cast<int>(max_queue);
   options.log = [](const std::string& line) { std::cerr << line << "\n"; };
 

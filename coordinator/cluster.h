@@ -9,11 +9,22 @@
 //
 // Then one thread owns the Scheduler (coordinator/scheduler.h) and reacts to
 // events: requests, results from the last stage, cancellations, failures.
-// Tokens reach each request's Stream. A health thread polls every worker;
-// when one stops answering (or a stream to it breaks) every request in
-// flight ends with Unavailable naming the stage and the worker, new ones are
-// refused the same way, and Describe() shows the stage DOWN. The Cluster
-// itself stays usable for Describe, Tokenize and Detokenize.
+// Tokens reach each request's Stream.
+//
+// Failures: a health thread polls every worker. When one stops answering
+// (or a stream to it breaks), Describe() shows its stage DOWN and a
+// recovery thread builds a new chain (coordinator/chain.h): each stage on
+// the worker at its address when that answers (a restarted worker rejoins
+// by itself, one that stalled and woke keeps its stage), else on the first
+// free spare. Meanwhile requests wait, new ones too; once the chain is
+// back, every sequence in flight is replayed (its prompt and the tokens
+// already streamed are prefilled again, its sampler resumes its random
+// stream) and generation carries on, so a client's stream loses and
+// repeats nothing and, greedy or seeded, equals an undisturbed run. If no
+// chain is back within the replay budget, they end with Unavailable naming
+// the stage and new requests are refused the same way, until recovery,
+// which goes on trying, succeeds. The Cluster itself stays usable for
+// Describe, Tokenize and Detokenize throughout.
 //
 // Thread-safe: Generate, Describe and the accessors may be called from any
 // thread.
@@ -67,6 +78,12 @@ struct ClusterOptions {
   std::optional<TlsFiles> tls;
   absl::Duration health_interval = absl::Milliseconds(500);
   absl::Duration health_timeout = absl::Seconds(2);
+  // Workers that take a failed stage's place when its own does not come
+  // back ("host:port", tried in order; --spares).
+  std::vector<std::string> spares;
+  // How long requests in flight wait for a failed stage to be replaced
+  // before they end with Unavailable (--replay-budget).
+  absl::Duration replay_budget = absl::Seconds(2);
   // Progress lines ("loading stage 1 on ...") while starting; may be empty.
   std::function<void(const std::string&)> log;
 };
@@ -117,7 +134,8 @@ class Cluster {
   v1::ClusterDescription Describe() const;
   // The id requests name (ModelIdFromPath of the model file).
   const std::string& model_id() const;
-  // OK while every stage is up; once one failed, Unavailable naming it.
+  // OK while the chain is up; Unavailable naming the failed stage while it
+  // is being replaced.
   absl::Status health() const;
   // Requests waiting for a sequence slot, and sequences admitted (prefill
   // or decode), as of the scheduler's last step.

@@ -21,9 +21,15 @@ namespace layerpool::scheduler_fake {
 
 inline constexpr int32_t kEos = 2;
 
-// The fake model: the next token is a hash of every (position, token) the
-// sequence has been through, in [10, 110), so never kEos. A wrong, missing or
-// repeated row changes every later token.
+// A stage's rounding, in the fake model: a row evaluated in one-token order
+// enters the history as token + kOneTokenOrder, so the order of every row
+// is part of every later token.
+inline constexpr int32_t kOneTokenOrder = 1 << 24;
+
+// The fake model: the next token is a hash of every (position, token,
+// order) the sequence has been through, in [10, 110), so never kEos. A
+// wrong, missing or repeated row, or one evaluated in the other order,
+// changes every later token.
 inline int32_t HashNext(const std::vector<int32_t>& history) {
   uint64_t h = 1469598103934665603ull;
   for (size_t pos = 0; pos < history.size(); ++pos) {
@@ -35,15 +41,18 @@ inline int32_t HashNext(const std::vector<int32_t>& history) {
 
 using NextFn = std::function<int32_t(const std::vector<int32_t>&)>;
 
-// What the scheduler should produce for one sequence, computed without it.
+// What the scheduler should produce for one sequence, computed without it:
+// prompt rows in batched order (a one-token prompt in one-token order),
+// generated rows in one-token order.
 inline std::vector<int32_t> Reference(std::vector<int32_t> history, int64_t n_predict,
                                int64_t n_ctx, const NextFn& next = HashNext) {
+  if (history.size() == 1) history[0] += kOneTokenOrder;
   std::vector<int32_t> out;
   while (true) {
     const int32_t t = next(history);
     if (t == kEos) return out;
     out.push_back(t);
-    history.push_back(t);
+    history.push_back(t + kOneTokenOrder);
     if (n_predict > 0 && static_cast<int64_t>(out.size()) == n_predict) {
       return out;
     }
@@ -65,6 +74,8 @@ class FakePipeline {
     EXPECT_FALSE(b.rows.empty());
     EXPECT_LE(static_cast<int64_t>(b.rows.size()), max_batch_tokens_);
     std::set<uint64_t> in_batch;
+    std::map<uint64_t, int> rows_of;
+    for (const BatchRow& row : b.rows) ++rows_of[row.seq_id];
     for (size_t r = 0; r < b.rows.size(); ++r) {
       const BatchRow& row = b.rows[r];
       const bool continues = r > 0 && b.rows[r - 1].seq_id == row.seq_id;
@@ -88,6 +99,9 @@ class FakePipeline {
       EXPECT_EQ(row.position, static_cast<int32_t>(kv.size()))
           << "sequence " << row.seq_id << " positions must be contiguous";
       kv.push_back(row.token);
+      // As a stage does (worker/stage.h, StageBatch::one_token_rows).
+      const bool one_token = rows_of[row.seq_id] == 1 || row.one_token;
+      seen_[row.seq_id].push_back(row.token + (one_token ? kOneTokenOrder : 0));
       max_position_ = std::max(max_position_, row.position);
     }
     busy_.insert(in_batch.begin(), in_batch.end());
@@ -103,7 +117,7 @@ class FakePipeline {
                   b.rows[s.row + 1].seq_id != s.seq_id)
           << "the sample is on the sequence's last row";
       EXPECT_EQ(s.first, first_sampled_.insert(s.seq_id).second);
-      const int32_t t = next_(kv_[s.seq_id]);
+      const int32_t t = next_(seen_[s.seq_id]);
       pending_token_[s.seq_id] = t;
       sampling_.insert(s.seq_id);
       answer.push_back({s.seq_id, t});
@@ -132,6 +146,7 @@ class FakePipeline {
     EXPECT_EQ(busy_.count(seq_id), 0u) << "freed while in flight";
     retired_[seq_id] = std::move(kv_[seq_id]);
     kv_.erase(seq_id);
+    seen_.erase(seq_id);
     pending_token_.erase(seq_id);
     first_sampled_.erase(seq_id);
   }
@@ -145,6 +160,7 @@ class FakePipeline {
     first_sampled_.clear();
     pending_token_.clear();
     kv_.clear();
+    seen_.clear();
   }
 
   // The rows a freed sequence went through.
@@ -161,6 +177,8 @@ class FakePipeline {
   int batches_ = 0;
   int32_t max_position_ = -1;
   std::map<uint64_t, std::vector<int32_t>> kv_, retired_;
+  // kv_ as the model saw it: each row's token and evaluation order.
+  std::map<uint64_t, std::vector<int32_t>> seen_;
   std::map<uint64_t, int32_t> pending_token_;
   std::multiset<uint64_t> busy_;  // once per micro-batch in flight
   std::set<uint64_t> sampling_, first_sampled_;

@@ -73,6 +73,7 @@ void Scheduler::Admit() {
     Pending p = std::move(queue_.front());
     queue_.pop_front();
     Sequence& s = active_[p.seq_id];
+    s.n_prompt = static_cast<int64_t>(p.prompt.size());
     s.tokens = std::move(p.prompt);
     s.n_predict = p.n_predict;
     s.admitted = next_admitted_++;
@@ -216,6 +217,19 @@ void Scheduler::Rewind() {
   Admit();
 }
 
+int64_t Scheduler::RowsToSend(const Sequence& s, int64_t budget) const {
+  int64_t n = std::min(static_cast<int64_t>(s.tokens.size()) - s.n_sent, budget);
+  const int64_t prompt_left = s.n_prompt - s.n_sent;
+  if (prompt_left >= 2 && n < prompt_left) {
+    // Prompt rows travel in twos or more (batched order): never leave one
+    // behind, and wait for a micro-batch with room for two. Only with
+    // max_batch_tokens < 3 can that fail; then a row goes as it must.
+    if (prompt_left - n == 1) --n;
+    if (n < 2) return budget < options_.max_batch_tokens ? 0 : std::min(prompt_left, budget);
+  }
+  return n;
+}
+
 std::vector<MicroBatch> Scheduler::NextBatches() {
   std::vector<MicroBatch> out;
   Admit();
@@ -243,17 +257,23 @@ std::vector<MicroBatch> Scheduler::NextBatches() {
     b.id = next_batch_id_++;
     int64_t budget = options_.max_batch_tokens;
     std::vector<std::pair<uint64_t, Sequence*>> again;
-    for (int64_t taken = 0; taken < cap && budget > 0 && !ready.empty(); ++taken) {
+    for (int64_t taken = 0; taken < cap && budget > 0 && !ready.empty();) {
       const auto [seq_id, sequence] = ready.front();
       ready.pop_front();
       Sequence& s = *sequence;
       // A prompt (after a Rewind, with the tokens generated before) goes in
       // chunks; in decode one row is left to send.
-      const int64_t n_rows =
-          std::min(static_cast<int64_t>(s.tokens.size()) - s.n_sent, budget);
+      const int64_t n_rows = RowsToSend(s, budget);
+      if (n_rows == 0) {
+        again.emplace_back(seq_id, &s);
+        continue;
+      }
+      ++taken;
       for (int64_t i = 0; i < n_rows; ++i) {
         const int64_t pos = s.n_sent + i;
-        b.rows.push_back({seq_id, static_cast<int32_t>(pos), s.tokens[pos]});
+        const bool generated = pos >= s.n_prompt || s.n_prompt == 1;
+        b.rows.push_back({seq_id, static_cast<int32_t>(pos), s.tokens[pos],
+                          n_rows > 1 && generated});
       }
       s.n_sent += n_rows;
       budget -= n_rows;

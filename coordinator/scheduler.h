@@ -33,6 +33,17 @@
 //   A sequence in prefill takes min(prompt rows left, rows left in the
 //   micro-batch), one in decode takes one row, one being replayed (below)
 //   is in prefill until it has sent every token it had.
+// - Numbers that do not depend on the schedule: with an f16 KV cache a
+//   stage rounds attention differently for a row that is its sequence's
+//   only one in the micro-batch (llama.cpp's one-token order) and for the
+//   rows of a longer run (its batched order). Every row is given one fixed
+//   order by its place in the sequence: prompt rows batched (a prompt of
+//   one token: one-token), generated rows one-token. So a prompt of two or
+//   more rows is never sent one row at a time (a chunk never ends one row
+//   short of its end, and a micro-batch with one row of room left waits),
+//   and generated rows replayed in a run are flagged one_token. A
+//   sequence's tokens are then the same alone, among others, chunked in
+//   any way, and replayed (when max_batch_tokens >= 2).
 // - Fairness: ready sequences are taken least recently served first (the
 //   micro-batch they were last in; new ones first, ties in admission order),
 //   so under a tight row budget none starves.
@@ -88,6 +99,10 @@ struct BatchRow {
   uint64_t seq_id = 0;
   int32_t position = 0;
   int32_t token = 0;
+  // Evaluate in one-token order although other rows of its sequence are in
+  // the micro-batch (ActivationChunk.one_token_rows): a generated token
+  // being replayed.
+  bool one_token = false;
 };
 
 // A row whose logits the last stage samples.
@@ -189,6 +204,7 @@ class Scheduler {
  private:
   struct Sequence {
     std::vector<int32_t> tokens;  // prompt, then generated
+    int64_t n_prompt = 0;
     int64_t n_predict = 0;  // <= 0: no limit
     int64_t n_sent = 0;     // rows sent (computed or in flight)
     int64_t generated = 0;
@@ -206,6 +222,9 @@ class Scheduler {
   };
 
   void Admit();
+  // Rows of `s` to send in a micro-batch with `budget` rows of room: 0 when
+  // they must wait for a micro-batch with more room (see the policy).
+  int64_t RowsToSend(const Sequence& s, int64_t budget) const;
   // Takes the sampled `token` of active sequence `seq_id`.
   void Accept(uint64_t seq_id, int32_t token);
   // Reports the end of active sequence `seq_id` and frees it unless in

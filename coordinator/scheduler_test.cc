@@ -20,6 +20,7 @@ namespace {
 using ::layerpool::scheduler_fake::FakePipeline;
 using ::layerpool::scheduler_fake::HashNext;
 using ::layerpool::scheduler_fake::kEos;
+using ::layerpool::scheduler_fake::kOneTokenOrder;
 using ::layerpool::scheduler_fake::NextFn;
 using ::layerpool::scheduler_fake::Reference;
 using ::layerpool::scheduler_fake::SeqLog;
@@ -622,7 +623,16 @@ TEST(SchedulerTest, OptionsOutOfRangeAreClamped) {
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(b[0].rows.size(), 1u);
   h.RunToIdle();
-  EXPECT_EQ(h.log[1].tokens, Reference(Prompt(3, 1), 2, 16));
+  // One row per micro-batch: every row, the prompt's too, in one-token
+  // order (the one case where a prompt's rows cannot travel together).
+  std::vector<int32_t> seen;
+  for (int32_t t : Prompt(3, 1)) seen.push_back(t + kOneTokenOrder);
+  std::vector<int32_t> want;
+  for (int i = 0; i < 2; ++i) {
+    want.push_back(HashNext(seen));
+    seen.push_back(want.back() + kOneTokenOrder);
+  }
+  EXPECT_EQ(h.log[1].tokens, want);
 }
 
 }  // namespace

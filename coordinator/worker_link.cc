@@ -24,6 +24,11 @@ grpc::ChannelArguments LinkChannelArguments() {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // A worker restarted on its address is found again within a tenth of a
+  // second, not after gRPC's default backoff of a second and more.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   return args;
 }
 
@@ -83,7 +88,7 @@ double ActivationSender::mean_hop_us() const {
 
 absl::StatusOr<std::unique_ptr<WorkerLink>> WorkerLink::Connect(
     const std::string& address, const std::string& token, const std::optional<TlsFiles>& tls,
-    absl::Duration timeout) {
+    absl::Duration timeout, bool wait_for_ready) {
   std::unique_ptr<WorkerLink> link(new WorkerLink());
   link->address_ = address;
   link->token_ = token;
@@ -94,7 +99,7 @@ absl::StatusOr<std::unique_ptr<WorkerLink>> WorkerLink::Connect(
   grpc::ClientContext context;
   AddPeerToken(&context, link->token_);
   SetDeadline(context, timeout);
-  context.set_wait_for_ready(true);  // the worker may still be starting
+  context.set_wait_for_ready(wait_for_ready);
   v1::HelloRequest hello;
   *hello.mutable_protocol_version() = CurrentProtocolVersion();
   hello.set_build(kBuildName);

@@ -63,11 +63,13 @@ class WorkerLink {
  public:
   // Connects and says Hello (within `timeout`): Unavailable naming the
   // address when nobody answers, FailedPrecondition on a protocol mismatch.
-  // Every call carries `token` (--token-file), when not empty.
+  // Every call carries `token` (--token-file), when not empty. With
+  // `wait_for_ready` a refused connection is retried until the timeout (the
+  // worker may still be starting); without, it fails at once.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<WorkerLink>> Connect(
       const std::string& address, const std::string& token = "",
       const std::optional<TlsFiles>& tls = std::nullopt,
-      absl::Duration timeout = absl::Seconds(10));
+      absl::Duration timeout = absl::Seconds(10), bool wait_for_ready = true);
   ~WorkerLink();
 
   const std::string& address() const { return address_; }
@@ -122,8 +124,9 @@ class WorkerLink {
 };
 
 // Channel arguments both sides use: message sizes set explicitly (long
-// prompts are chunked below them) and keepalive, so that a peer that
-// vanishes without closing its socket is noticed.
+// prompts are chunked below them), keepalive, so that a peer that vanishes
+// without closing its socket is noticed, and a short reconnect backoff, so
+// that one that comes back is found at once.
 grpc::ChannelArguments LinkChannelArguments();
 inline constexpr int kMaxMessageBytes = 64 << 20;
 

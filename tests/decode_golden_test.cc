@@ -90,7 +90,7 @@ TEST_P(DecodeGoldenTest, OneTokenLogitsAsLlamaCpp) {
     std::iota(positions.begin(), positions.end(), pos);
     std::vector<KvCache*> caches(n, cache->get());
     const int64_t last = static_cast<int64_t>(n) - 1;
-    StageBatch batch{input, {}, positions, caches, std::span(&last, 1), {}};
+    StageBatch batch{input, {}, positions, caches, std::span(&last, 1), {}, {}};
     ASSERT_TRUE((*stage)->Forward(batch, &logits).ok());
     pos += static_cast<int32_t>(n);
     double worst = 0;

@@ -65,7 +65,7 @@ class EngineGoldenTest : public ::testing::TestWithParam<std::string> {
     std::vector<int64_t> rows(tokens.size());
     for (size_t i = 0; i < tokens.size(); ++i) positions[i] = rows[i] = i;
     std::vector<KvCache*> caches(tokens.size(), cache->get());
-    StageBatch batch{tokens, {}, positions, caches, rows, {}};
+    StageBatch batch{tokens, {}, positions, caches, rows, {}, {}};
     std::vector<float> logits;
     EXPECT_TRUE(stage_->Forward(batch, &logits).ok());
     return logits;
@@ -82,7 +82,7 @@ class EngineGoldenTest : public ::testing::TestWithParam<std::string> {
       const int64_t row = 0;
       KvCache* c = cache->get();
       StageBatch batch{std::span(&tokens[i], 1), {}, std::span(&pos, 1),
-                       std::span(&c, 1), std::span(&row, 1), {}};
+                       std::span(&c, 1), std::span(&row, 1), {}, {}};
       EXPECT_TRUE(stage_->Forward(batch, &logits).ok());
       all.insert(all.end(), logits.begin(), logits.end());
     }
@@ -124,7 +124,7 @@ TEST_P(EngineGoldenTest, GreedyTokensMatchAll) {
       caches.assign(n, cache->get());
       const int64_t last = n - 1;
       StageBatch batch{std::span(tokens).subspan(done), {}, positions, caches,
-                       std::span<const int64_t>(&last, 1), {}};
+                       std::span<const int64_t>(&last, 1), {}, {}};
       ASSERT_TRUE(stage_->Forward(batch, &logits).ok());
       done = tokens.size();
       const int32_t next = Argmax(std::span<const float>(logits).first(n_vocab));
@@ -232,7 +232,7 @@ TEST(EngineThreadsTest, OneAndTwoThreadsGiveIdenticalLogits) {
       for (size_t i = 0; i < tokens.size(); ++i) positions[i] = rows[i] = i;
       std::vector<KvCache*> caches(tokens.size(), cache->get());
       std::vector<float> logits;
-      ASSERT_TRUE((*stage)->Forward({tokens, {}, positions, caches, rows, {}}, &logits).ok());
+      ASSERT_TRUE((*stage)->Forward({tokens, {}, positions, caches, rows, {}, {}}, &logits).ok());
       results.push_back(std::move(logits));
     }
     EXPECT_TRUE(results[0] == results[1]);

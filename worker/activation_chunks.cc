@@ -97,6 +97,13 @@ absl::StatusOr<bool> ChunkAssembler::Add(v1::ActivationChunk& chunk) {
   }
   batch_.embed_seq_ids.insert(batch_.embed_seq_ids.end(), chunk.embed_seq_ids().begin(),
                               chunk.embed_seq_ids().end());
+  for (int i = 0; i < chunk.one_token_rows_size(); ++i) {
+    const uint32_t row = chunk.one_token_rows(i);
+    if (row >= rows) {
+      return invalid("one_token_rows[", i, "] ", row, " is outside the chunk's ", rows, " rows");
+    }
+    batch_.one_token_rows.push_back(static_cast<int64_t>(row_base + row));
+  }
   batch_.seq_ids.insert(batch_.seq_ids.end(), chunk.seq_ids().begin(),
                         chunk.seq_ids().end());
   batch_.positions.insert(batch_.positions.end(), chunk.positions().begin(),
@@ -179,7 +186,10 @@ absl::StatusOr<std::vector<v1::ActivationChunk>> EncodeChunks(
   constexpr size_t kChunkOverhead = 128;
   constexpr size_t kRowOverhead = 16;
   constexpr size_t kSampleOverhead = 8;
-  std::vector<size_t> sample_bytes(rows, 0);
+  std::vector<size_t> sample_bytes(rows, 0);  // and a row's one_token_rows entry
+  for (int64_t row : batch.one_token_rows) {
+    if (row >= 0 && static_cast<size_t>(row) < rows) sample_bytes[row] += 8;
+  }
   for (const v1::SampleSpec& spec : batch.samples) {
     if (spec.row() >= rows) return absl::InternalError("EncodeChunks: bad row");
     sample_bytes[spec.row()] += spec.ByteSizeLong() + kSampleOverhead;
@@ -228,6 +238,14 @@ absl::StatusOr<std::vector<v1::ActivationChunk>> EncodeChunks(
     }
   }
   chunks[0].mutable_embed_seq_ids()->Add(batch.embed_seq_ids.begin(), batch.embed_seq_ids.end());
+  for (int64_t row : batch.one_token_rows) {
+    if (row < 0 || static_cast<size_t>(row) >= rows) {
+      return absl::InternalError("EncodeChunks: bad one_token_rows");
+    }
+    size_t c = 0;
+    while (static_cast<size_t>(row) >= ranges[c].second) ++c;
+    chunks[c].add_one_token_rows(static_cast<uint32_t>(row - ranges[c].first));
+  }
   // Each sample goes to the chunk holding its row, in the batch's order.
   for (const v1::SampleSpec& spec : batch.samples) {
     size_t c = 0;

@@ -38,6 +38,8 @@ struct MicroBatch {
   std::vector<v1::SampleSpec> samples;
   // Sequences of embedding requests with rows here (ActivationChunk's).
   std::vector<uint64_t> embed_seq_ids;
+  // ActivationChunk.one_token_rows, rebased to index the whole micro-batch.
+  std::vector<int64_t> one_token_rows;
   // When its last chunk was read: the start of its queueing time.
   std::chrono::steady_clock::time_point arrived;
 

@@ -250,6 +250,7 @@ absl::Status ServedStage::Run(const MicroBatch& batch, Output* out) {
   stage_batch.caches = caches;
   stage_batch.logit_rows = logit_rows;
   stage_batch.embed_rows = embed_rows;
+  stage_batch.one_token_rows = batch.one_token_rows;
   absl::Status status = stage_->Forward(stage_batch, is_last() ? &logits_ : &out->hidden,
                                         embed_rows.empty() ? nullptr : &normed_);
   if (status.ok() && !embed_rows.empty()) {

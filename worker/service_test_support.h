@@ -199,7 +199,7 @@ inline std::vector<int32_t> ReferenceTokens(int n_predict) {
     const std::vector<int64_t> rows = {static_cast<int64_t>(input.size()) - 1};
     std::vector<float> logits;
     EXPECT_TRUE(
-        (*stage)->Forward({input, {}, positions, caches, rows, {}}, &logits).ok());
+        (*stage)->Forward({input, {}, positions, caches, rows, {}, {}}, &logits).ok());
     const int32_t next = static_cast<int32_t>(
         std::max_element(logits.begin(), logits.end()) - logits.begin());
     out.push_back(next);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
@@ -122,7 +123,22 @@ absl::Status Stage::Validate(const StageBatch& b) const {
           absl::StrCat("embedding row ", r, " is outside the batch"));
     }
   }
+  for (int64_t r : b.one_token_rows) {
+    if (r < 0 || r >= static_cast<int64_t>(n)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("one-token row ", r, " is outside the batch"));
+    }
+  }
   return absl::OkStatus();
+}
+
+void Stage::ChooseAttentionOrder(const StageBatch& b) {
+  const size_t n = b.positions.size();
+  absl::flat_hash_map<const KvCache*, int64_t> rows_of;
+  for (KvCache* cache : b.caches) ++rows_of[cache];
+  one_token_.assign(n, 0);
+  for (size_t t = 0; t < n; ++t) one_token_[t] = rows_of[b.caches[t]] == 1;
+  for (int64_t r : b.one_token_rows) one_token_[r] = 1;
 }
 
 void Stage::Attention(int64_t layer, const StageBatch& b) {
@@ -145,7 +161,7 @@ void Stage::Attention(int64_t layer, const StageBatch& b) {
       const int h0 = static_cast<int>(item % hp_.n_head);
       const int h1 = static_cast<int>(std::min<int64_t>(hp_.n_head, h0 + end - item));
       kernels::AttendOneToken(shape, &q_[t * q_dim], b.caches[t]->Layer(local),
-                              b.positions[t] + 1, /*in_batch=*/n > 1, h0, h1,
+                              b.positions[t] + 1, /*in_batch=*/one_token_[t] == 0, h0, h1,
                               &attn_[t * q_dim],
                               scratch);
       item += h1 - h0;
@@ -238,6 +254,7 @@ void Stage::PostNorm(const std::vector<float>& weight, int64_t n) {
 absl::Status Stage::Forward(const StageBatch& b, std::vector<float>* out,
                             std::vector<float>* normed) {
   LP_RETURN_IF_ERROR(Validate(b));
+  ChooseAttentionOrder(b);
   const int64_t n = static_cast<int64_t>(b.positions.size());
   const int64_t d = hp_.n_embd;
   x_.resize(static_cast<size_t>(n * d));

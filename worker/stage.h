@@ -66,6 +66,13 @@ struct StageBatch {
   // Last stage: rows whose hidden state after the final norm is wanted
   // (embedding requests), in output order; see Forward's `normed`.
   std::span<const int64_t> embed_rows;
+  // How attention rounds (with an f16 KV cache): a row that is its
+  // sequence's only one here (no other row with its cache) takes llama.cpp's
+  // one-token order, the others its batched order, except the rows listed
+  // here, which take the one-token order too (a replay of tokens that were
+  // decoded one at a time). So a sequence's numbers never depend on which
+  // other sequences share its micro-batch.
+  std::span<const int64_t> one_token_rows;
 };
 
 class Stage {
@@ -99,6 +106,8 @@ class Stage {
  private:
   Stage() = default;
   absl::Status Validate(const StageBatch& batch) const;
+  // Fills one_token_ (see StageBatch::one_token_rows).
+  void ChooseAttentionOrder(const StageBatch& batch);
   void Attention(int64_t layer, const StageBatch& batch);
   void Layer(int64_t layer, const StageBatch& batch);
   // proj_ = RmsNorm(proj_) * weight for n rows; nothing when weight is empty.
@@ -122,6 +131,7 @@ class Stage {
   std::unique_ptr<kernels::ThreadPool> pool_;
   // Activations, reused between calls: x is the residual stream.
   std::vector<float> x_, norm_, q_, k_, v_, attn_, proj_, gate_, up_;
+  std::vector<uint8_t> one_token_;  // per row: attention in one-token order
   ExpertScratch experts_;
 };
 

@@ -50,11 +50,71 @@ TEST_F(StageTest, TwoStagesChainedEqualOneStage) {
   std::vector<KvCache*> caches_whole(6, c_whole->get()),
       caches_front(6, c_front->get()), caches_back(6, c_back->get());
   std::vector<float> expected, hidden, logits;
-  ASSERT_TRUE(whole->Forward({tokens, {}, positions, caches_whole, rows, {}}, &expected).ok());
-  ASSERT_TRUE(front->Forward({tokens, {}, positions, caches_front, {}, {}}, &hidden).ok());
+  ASSERT_TRUE(whole->Forward({tokens, {}, positions, caches_whole, rows, {}, {}}, &expected).ok());
+  ASSERT_TRUE(front->Forward({tokens, {}, positions, caches_front, {}, {}, {}}, &hidden).ok());
   EXPECT_EQ(hidden.size(), 6u * 256);
-  ASSERT_TRUE(back->Forward({{}, hidden, positions, caches_back, rows, {}}, &logits).ok());
+  ASSERT_TRUE(back->Forward({{}, hidden, positions, caches_back, rows, {}, {}}, &logits).ok());
   EXPECT_EQ(logits, expected);
+}
+
+// With an f16 cache, how a row's attention rounds depends on whether it is
+// its sequence's only row in the batch, never on other sequences: two
+// sequences decoding together give the logits each gives alone. A replay
+// (prompt and decoded tokens in one batch, the decoded ones flagged
+// one_token_rows) gives the logits of the original, token by token run; the
+// same batch without the flags does not (the test can fail).
+TEST_F(StageTest, RoundingDependsOnTheSequenceAloneAndReplaysExactly) {
+  auto stage = MakeStage(0, 12);
+  ASSERT_TRUE(stage);
+  // Long enough for the two orders to round differently (at most 32 keys
+  // often sum alike).
+  std::vector<int32_t> prompt, decoded;
+  for (int i = 0; i < 40; ++i) prompt.push_back(1 + (i * 37) % 500);
+  for (int i = 0; i < 40; ++i) decoded.push_back(3 + (i * 53) % 500);
+  auto run = [&](KvCache* cache, std::span<const int32_t> tokens, int32_t first_pos,
+                 std::span<const int64_t> one_token = {}) {
+    std::vector<int32_t> positions;
+    for (size_t i = 0; i < tokens.size(); ++i) positions.push_back(first_pos + i);
+    std::vector<KvCache*> caches(tokens.size(), cache);
+    const std::vector<int64_t> last = {static_cast<int64_t>(tokens.size()) - 1};
+    std::vector<float> logits;
+    EXPECT_TRUE(stage->Forward({tokens, {}, positions, caches, last, {}, one_token}, &logits).ok());
+    return logits;
+  };
+  // The original: the prompt at once, then one token per batch.
+  auto original = stage->NewCache(128);
+  run(original->get(), prompt, 0);
+  std::vector<float> want;
+  for (size_t i = 0; i < decoded.size(); ++i) {
+    want = run(original->get(), std::span(&decoded[i], 1), prompt.size() + i);
+  }
+
+  std::vector<int32_t> all = prompt;
+  all.insert(all.end(), decoded.begin(), decoded.end());
+  std::vector<int64_t> one_token;
+  for (size_t i = prompt.size(); i < all.size(); ++i) one_token.push_back(i);
+  auto replay = stage->NewCache(128);
+  EXPECT_EQ(run(replay->get(), all, 0, one_token), want);
+  auto unflagged = stage->NewCache(128);
+  EXPECT_NE(run(unflagged->get(), all, 0), want);
+
+  // Two sequences decoding their next token in one batch.
+  auto a = stage->NewCache(128), b = stage->NewCache(128);
+  run(a->get(), prompt, 0);
+  run(b->get(), prompt, 0);
+  for (size_t i = 0; i + 1 < decoded.size(); ++i) {
+    for (KvCache* c : {a->get(), b->get()}) run(c, std::span(&decoded[i], 1), prompt.size() + i);
+  }
+  const int32_t p = static_cast<int32_t>(all.size()) - 1;
+  const std::vector<int32_t> tokens = {decoded.back(), decoded.back()};
+  const std::vector<int32_t> positions = {p, p};
+  const std::vector<KvCache*> caches = {a->get(), b->get()};
+  const std::vector<int64_t> rows = {0, 1};
+  std::vector<float> together;
+  ASSERT_TRUE(stage->Forward({tokens, {}, positions, caches, rows, {}, {}}, &together).ok());
+  ASSERT_EQ(together.size(), 2 * want.size());
+  EXPECT_TRUE(std::equal(want.begin(), want.end(), together.begin()));
+  EXPECT_TRUE(std::equal(want.begin(), want.end(), together.begin() + want.size()));
 }
 
 TEST_F(StageTest, MalformedBatchesAreRejectedWithAReason) {
@@ -67,19 +127,19 @@ TEST_F(StageTest, MalformedBatchesAreRejectedWithAReason) {
   const std::vector<int32_t> pos1 = {0};
   const std::vector<KvCache*> caches1 = {c};
   const std::vector<int32_t> bad_token = {5000};
-  EXPECT_THAT(stage->Forward({bad_token, {}, pos1, caches1, {}, {}}, &out).message(),
+  EXPECT_THAT(stage->Forward({bad_token, {}, pos1, caches1, {}, {}, {}}, &out).message(),
               HasSubstr("outside the vocabulary"));
   const std::vector<int32_t> token = {1};
   const std::vector<int32_t> far = {8};
-  EXPECT_THAT(stage->Forward({token, {}, far, caches1, {}, {}}, &out).message(),
+  EXPECT_THAT(stage->Forward({token, {}, far, caches1, {}, {}, {}}, &out).message(),
               HasSubstr("outside its sequence's context"));
   const std::vector<int32_t> two_tokens = {1, 2};
-  EXPECT_THAT(stage->Forward({two_tokens, {}, pos1, caches1, {}, {}}, &out).message(),
+  EXPECT_THAT(stage->Forward({two_tokens, {}, pos1, caches1, {}, {}, {}}, &out).message(),
               HasSubstr("tokens"));
   const std::vector<int64_t> bad_row = {3};
-  EXPECT_THAT(stage->Forward({token, {}, pos1, caches1, bad_row, {}}, &out).message(),
+  EXPECT_THAT(stage->Forward({token, {}, pos1, caches1, bad_row, {}, {}}, &out).message(),
               HasSubstr("logit row 3"));
-  EXPECT_EQ(stage->Forward({{}, {}, {}, {}, {}, {}}, &out).code(),
+  EXPECT_EQ(stage->Forward({{}, {}, {}, {}, {}, {}, {}}, &out).code(),
             absl::StatusCode::kInvalidArgument);
 
   auto back = MakeStage(6, 12);
@@ -87,7 +147,7 @@ TEST_F(StageTest, MalformedBatchesAreRejectedWithAReason) {
   auto back_cache = back->NewCache(8);
   const std::vector<KvCache*> back_caches = {back_cache->get()};
   const std::vector<float> short_hidden(10);
-  EXPECT_THAT(back->Forward({{}, short_hidden, pos1, back_caches, {}, {}}, &out).message(),
+  EXPECT_THAT(back->Forward({{}, short_hidden, pos1, back_caches, {}, {}, {}}, &out).message(),
               HasSubstr("hidden states hold 10 floats"));
 }
 
@@ -130,7 +190,7 @@ TEST_F(StageTest, Q8_0CacheRunsCloseToF16) {
     const std::vector<KvCache*> caches(4, cache->get());
     const std::vector<int64_t> rows = {3};
     std::vector<float> logits;
-    ASSERT_TRUE((*stage)->Forward({tokens, {}, positions, caches, rows, {}}, &logits).ok());
+    ASSERT_TRUE((*stage)->Forward({tokens, {}, positions, caches, rows, {}, {}}, &logits).ok());
     results.push_back(logits);
   }
   double max_diff = 0;

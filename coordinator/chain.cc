@@ -1,0 +1,186 @@
+#include "coordinator/chain.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "base/status_macros.h"
+#include "model/layout/stage_layout.h"
+#include "proto/convert.h"
+#include "proto/peer_token.h"
+#include "proto/version.h"
+
+namespace layerpool {
+namespace {
+
+v1::KvCacheType KvTypeToProto(GgmlType type) {
+  switch (type) {
+    case GgmlType::kF32: return v1::KV_CACHE_TYPE_F32;
+    case GgmlType::kQ8_0: return v1::KV_CACHE_TYPE_Q8_0;
+    default: return v1::KV_CACHE_TYPE_F16;
+  }
+}
+
+void Log(const ChainConfig& config, const std::string& line) {
+  if (config.log) config.log(line);
+}
+
+}  // namespace
+
+std::string StageName(int index, const WorkerLink& link) {
+  return absl::StrFormat("stage %d (worker %s)", index, link.address());
+}
+
+absl::Status LoadPlannedStage(const ChainConfig& config, const StagePlan& s, int index,
+                              WorkerLink& link) {
+  LP_ASSIGN_OR_RETURN(std::string fingerprint,
+                      StageFingerprint(*config.file, s.first_layer, s.end_layer, config.n_layer));
+  v1::LoadStageRequest load;
+  load.set_model_path(config.model_path);
+  load.mutable_layers()->set_first(static_cast<uint32_t>(s.first_layer));
+  load.mutable_layers()->set_last(static_cast<uint32_t>(s.end_layer - 1));
+  load.set_stage_index(static_cast<uint32_t>(index));
+  load.set_expected_content_hash(fingerprint);
+  load.set_kv_type(KvTypeToProto(config.kv_type));
+  load.set_n_ctx(static_cast<uint32_t>(config.n_ctx));
+  load.set_max_sequences(static_cast<uint32_t>(config.max_sequences));
+  load.set_n_threads(static_cast<uint32_t>(std::max(config.threads, 0)));
+  load.set_rope_freq_base(config.rope_freq_base);
+  load.set_rope_freq_scale(config.rope_freq_scale);
+  load.set_ntk_alpha(config.ntk_alpha);
+  return link.LoadStage(load);
+}
+
+absl::StatusOr<std::unique_ptr<Chain>> Chain::Connect(
+    const ChainConfig& config, uint64_t generation,
+    std::vector<std::shared_ptr<WorkerLink>> stages, std::vector<StagePlan> plan,
+    Callbacks callbacks) {
+  std::unique_ptr<Chain> chain(new Chain());
+  chain->generation_ = generation;
+  chain->stages_ = std::move(stages);
+  chain->plan_ = std::move(plan);
+  chain->callbacks_ = std::move(callbacks);
+  const int n = chain->size();
+
+  // Last first, so that each one's next is listening.
+  for (int i = n; i-- > 0;) {
+    v1::ConnectDownstreamRequest connect;
+    if (i + 1 < n) {
+      connect.set_next_address(chain->stage(i + 1).address());
+      connect.set_transport(config.stage_links);
+      connect.set_activation_type(config.activation_type);
+    }
+    LP_RETURN_IF_ERROR(chain->stage(i).ConnectDownstream(connect), chain->StageName(i));
+    if (i + 1 < n) {
+      Log(config, absl::StrCat(chain->StageName(i), " sends to ", chain->StageName(i + 1),
+                               " over ", chain->stage(i).link_to_next()));
+    }
+  }
+  Chain* c = chain.get();
+  AddPeerToken(&c->results_context_, config.token);
+  c->results_ = c->stages_.back()->stub().Results(&c->results_context_, v1::ResultsRequest());
+  LP_ASSIGN_OR_RETURN(c->to_first_,
+                      c->stages_.front()->OpenActivations(
+                          [c](const absl::Status& st) {
+                            if (!c->closing_) c->callbacks_.on_broken(c->generation_, st);
+                          },
+                          config.stage_links == v1::TRANSPORT_AUTO));
+  Log(config, absl::StrCat("sends tokens to ", c->StageName(0), " over ", c->to_first_->kind()));
+  c->results_thread_ = std::thread([c] { c->ReadResults(); });
+  return chain;
+}
+
+absl::StatusOr<std::unique_ptr<Chain>> Chain::Rebuild(const ChainConfig& config,
+                                                      uint64_t generation, const Chain& failed,
+                                                      const std::vector<std::string>& home,
+                                                      const std::vector<std::string>& spares,
+                                                      Callbacks callbacks) {
+  // Each stage's address, as the new chain takes shape.
+  std::vector<std::string> in_use;
+  for (int i = 0; i < failed.size(); ++i) in_use.push_back(failed.stage(i).address());
+  std::vector<std::shared_ptr<WorkerLink>> stages;
+  std::vector<StagePlan> plan;
+  for (int i = 0; i < failed.size(); ++i) {
+    std::vector<std::string> tried = {failed.stage(i).address()};
+    if (i < static_cast<int>(home.size())) tried.push_back(home[i]);
+    tried.insert(tried.end(), spares.begin(), spares.end());
+    std::vector<std::string> candidates;  // in order, once each, not another stage's
+    for (const std::string& a : tried) {
+      const bool taken_elsewhere = std::any_of(in_use.begin(), in_use.end(), [&](const auto& u) {
+        return u == a && &u != &in_use[i];
+      });
+      if (!taken_elsewhere && std::find(candidates.begin(), candidates.end(), a) == candidates.end()) {
+        candidates.push_back(a);
+      }
+    }
+    std::shared_ptr<WorkerLink> taken;
+    absl::Status why;
+    for (const std::string& address : candidates) {
+      // A fresh link even to the same address: a restarted worker has a new
+      // Unix socket and no stage.
+      // Without waiting for a refused connection: a dead worker must not
+      // hold up its spare.
+      absl::StatusOr<std::unique_ptr<WorkerLink>> link = WorkerLink::Connect(
+          address, config.token, config.tls, config.connect_timeout, /*wait_for_ready=*/false);
+      absl::Status st = link.ok()
+                            ? LoadPlannedStage(config, failed.plan(i), i, **link)
+                            : link.status();
+      if (!st.ok()) {
+        if (why.ok()) why = st;
+        continue;
+      }
+      taken = *std::move(link);
+      break;
+    }
+    if (taken == nullptr) {
+      return absl::UnavailableError(absl::StrCat(
+          failed.StageName(i), " is down and no worker took its place",
+          spares.empty() ? " (no --spares)" : "", ": ", why.message()));
+    }
+    if (taken->address() != failed.stage(i).address()) {
+      in_use[i] = taken->address();
+      Log(config, absl::StrCat("worker ", taken->address(), " takes ", failed.StageName(i)));
+    }
+    if (!taken->loaded().reused()) {
+      Log(config, absl::StrFormat("loaded %s: layers [%d, %d] in %.0f ms",
+                                  layerpool::StageName(i, *taken), failed.plan(i).first_layer,
+                                  failed.plan(i).end_layer - 1, taken->loaded().load_ms()));
+    }
+    stages.push_back(std::move(taken));
+    plan.push_back(failed.plan(i));
+  }
+  return Connect(config, generation, std::move(stages), std::move(plan), std::move(callbacks));
+}
+
+Chain::~Chain() {
+  closing_ = true;
+  results_context_.TryCancel();
+  if (to_first_) to_first_->Close();
+  if (results_thread_.joinable()) results_thread_.join();
+}
+
+void Chain::ReadResults() {
+  v1::StepResult r;
+  while (results_->Read(&r)) callbacks_.on_result(generation_, std::move(r));
+  const absl::Status st = FromGrpc(results_->Finish());
+  if (closing_) return;
+  callbacks_.on_broken(generation_,
+                       absl::UnavailableError(absl::StrCat(
+                           "results stream of ", StageName(size() - 1), ": ",
+                           st.ok() ? absl::string_view("ended") : st.message())));
+}
+
+absl::Status Chain::FindDownStage(absl::Duration timeout) const {
+  absl::Status symptom;
+  for (int i = 0; i < size(); ++i) {
+    absl::Status health = stages_[i]->CheckHealth(timeout);
+    if (health.ok()) continue;
+    absl::Status named = absl::UnavailableError(
+        absl::StrCat(StageName(i), " is down: ", health.message()));
+    if (health.code() == absl::StatusCode::kUnavailable) return named;
+    if (symptom.ok()) symptom = named;
+  }
+  return symptom;
+}
+
+}  // namespace layerpool

@@ -6,6 +6,7 @@
 #include "base/status_macros.h"
 #include "coordinator/api_keys.h"
 #include "model/chat/chat_template.h"
+#include "proto/tls.h"
 
 namespace layerpool::cli {
 
@@ -21,6 +22,18 @@ void HttpFlags::Register(FlagSet& flags, bool http_on_by_default) {
                "API then need 'Authorization: Bearer KEY'");
   flags.String("chat-template", "FILE", &chat_template,
                "a Jinja chat template to use instead of the model's tokenizer.chat_template");
+  flags.String("api-tls-dir", "DIR", &api_tls_dir,
+               "serve the public APIs over TLS (HTTPS, and TLS on the gRPC Inference API)\n"
+               "with DIR/cert.pem and DIR/key.pem, e.g. a deploy/make-certs.sh host folder\n"
+               "(clients then trust its ca.pem); without it they are plain text");
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> HttpFlags::GrpcCredentials() const {
+  if (api_tls_dir.empty()) return grpc::InsecureServerCredentials();
+  LP_ASSIGN_OR_RETURN(TlsFiles files, ReadTlsDir(api_tls_dir), "--api-tls-dir");
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({files.key, files.cert});
+  return grpc::SslServerCredentials(ssl);
 }
 
 absl::StatusOr<std::vector<std::string>> HttpFlags::ApiKeys() const {
@@ -34,6 +47,11 @@ absl::StatusOr<std::unique_ptr<http::HttpServer>> HttpFlags::Start(
   options.listen = http;
   options.api_keys = api_keys;
   options.threads = threads;
+  if (!api_tls_dir.empty()) {
+    LP_RETURN_IF_ERROR(ReadTlsDir(api_tls_dir).status(), "--api-tls-dir");
+    options.tls_cert_file = api_tls_dir + "/cert.pem";
+    options.tls_key_file = api_tls_dir + "/key.pem";
+  }
   return http::HttpServer::Start(std::move(options));
 }
 

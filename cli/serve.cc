@@ -17,6 +17,13 @@
 #include "grpcpp/grpcpp.h"
 
 namespace layerpool::cli {
+namespace {
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host.starts_with("127.") || host == "::1" || host == "[::1]";
+}
+
+}  // namespace
 
 int RunServe(std::span<char* const> args) {
   EngineFlags engine;
@@ -98,7 +105,9 @@ int RunServe(std::span<char* const> args) {
   InferenceService service(**cluster, *api_keys);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  auto credentials = http_flags.GrpcCredentials();
+  if (!credentials.ok()) return ReportError(credentials.status());
+  builder.AddListeningPort(listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.RegisterService(&service);
@@ -107,6 +116,15 @@ int RunServe(std::span<char* const> args) {
     return ReportError(absl::UnavailableError("cannot listen on " + listen));
   }
   const std::string host = listen.substr(0, listen.rfind(':'));
+  if (http_flags.api_tls_dir.empty()) {
+    for (const std::string& h : {host, http_server ? http_server->host() : std::string()}) {
+      if (!h.empty() && !IsLoopback(h)) {
+        std::cerr << "serve: the public APIs on " << h
+                  << " are plain text; give --api-tls-dir for TLS\n";
+        break;
+      }
+    }
+  }
   std::cout << "listening on " << host << ":" << port << std::endl;
   if (http_server) {
     std::cout << "http listening on " << http_server->host() << ":" << http_server->port()

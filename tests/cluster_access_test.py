@@ -8,12 +8,17 @@ refused at startup. --model-dir: a model outside the directory is refused,
 one inside it (through a link) is served. --tls-dir (certificates from
 deploy/make-certs.sh): a coordinator without TLS, or with a certificate from
 another CA, gets no connection and is told to check --tls-dir; with the lab's
-CA a completion flows through both stages over mutual TLS.
+CA a completion flows through both stages over mutual TLS. --api-tls-dir:
+the same serve answers HTTPS and TLS gRPC to clients that trust the lab's
+CA, and nothing in plain text.
 Usage: cluster_access_test.py LAYERPOOL SHARED_DIR"""
-import json, os, select, shutil, subprocess, sys, tempfile, urllib.request
+import json, os, select, shutil, ssl, subprocess, sys, tempfile, urllib.error, urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from checks import Checker, stop  # noqa: E402
+import inference_client  # noqa: E402
+
+proto_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "proto")
 
 lp, shared = sys.argv[1], os.environ.get("LAYERPOOL_SHARED") or sys.argv[2]
 model = os.path.join(shared, "models/tinystories-656K/TinyStories-656K-Q8_0.gguf")
@@ -37,8 +42,10 @@ def first_lines(proc, n, timeout=20):
     return lines
 
 
-def serve_and_complete(addresses, flags, how):
-    """serve over two workers with `flags`; one completion through both."""
+def serve_and_complete(addresses, flags, how, api_ca=None):
+    """serve over two workers with `flags`; one completion through both.
+    With `api_ca`, the public APIs must speak TLS with a certificate that
+    CA signed, and only TLS."""
     serve = subprocess.Popen([lp, "serve", "--model", model, "--workers", addresses,
                               "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
                               "--split", "1,1", *flags],
@@ -49,14 +56,36 @@ def serve_and_complete(addresses, flags, how):
                      if l.startswith("http listening on ")), None)
         check(f"serve {how} loads both stages", http is not None, lines)
         if http:
+            scheme = "https" if api_ca else "http"
             request = urllib.request.Request(
-                f"http://{http}/v1/completions", method="POST",
+                f"{scheme}://{http}/v1/completions", method="POST",
                 headers={"Content-Type": "application/json"},
                 data=json.dumps({"prompt": "Once upon a time", "max_tokens": 8,
                                  "temperature": 0}).encode())
-            body = json.load(urllib.request.urlopen(request, timeout=60))
+            context = ssl.create_default_context(cafile=api_ca) if api_ca else None
+            body = json.load(urllib.request.urlopen(request, timeout=60, context=context))
             check(f"{how}: a completion flows through both stages",
                   body["usage"]["completion_tokens"] == 8 and body["choices"][0]["text"], body)
+        if http and api_ca:
+            try:
+                urllib.request.urlopen(f"http://{http}/health", timeout=10)
+                check("--api-tls-dir: plain HTTP is not answered", False, "it was")
+            except (urllib.error.URLError, ConnectionError, OSError):
+                check("--api-tls-dir: plain HTTP is not answered", True)
+            grpc_address = lines[0].removeprefix("listening on ")
+            grpc, pb, pb_grpc, _ = inference_client.stubs(proto_dir)
+            with open(api_ca, "rb") as f:
+                credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+            api = pb_grpc.InferenceStub(grpc.secure_channel(grpc_address, credentials))
+            d = api.DescribeCluster(pb.DescribeClusterRequest(), timeout=10)
+            check("--api-tls-dir: the gRPC Inference API answers over TLS", len(d.stages) == 2, d)
+            plain = pb_grpc.InferenceStub(grpc.insecure_channel(grpc_address))
+            try:
+                plain.DescribeCluster(pb.DescribeClusterRequest(), timeout=5)
+                check("--api-tls-dir: plain-text gRPC is refused", False, "it answered")
+            except grpc.RpcError as e:
+                check("--api-tls-dir: plain-text gRPC is refused",
+                      e.code() == grpc.StatusCode.UNAVAILABLE, e.code())
     finally:
         stop([serve])
 
@@ -147,8 +176,10 @@ with tempfile.TemporaryDirectory() as scratch:
             r = subprocess.run(plan + flags, capture_output=True, text=True, timeout=60)
             check(f"TLS workers, {how}: no connection, pointing at --tls-dir",
                   r.returncode == 1 and "--tls-dir" in r.stderr, r.stderr[-300:])
-        serve_and_complete(addresses, ["--tls-dir", os.path.join(lab, "coordinator")],
-                           "over mutual TLS")
+        coordinator = os.path.join(lab, "coordinator")
+        serve_and_complete(addresses, ["--tls-dir", coordinator, "--api-tls-dir", coordinator],
+                           "over mutual TLS, public APIs over TLS",
+                           api_ca=os.path.join(lab, "ca.pem"))
     finally:
         stop(workers)
 

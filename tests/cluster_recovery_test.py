@@ -29,12 +29,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 from checks import Checker  # noqa: E402
-from inference_client import Processes, free_port, stubs  # noqa: E402
+from inference_client import Processes, cluster_test_args, free_port, stubs  # noqa: E402
 
-lp, shared, proto_dir = sys.argv[1], os.environ.get("LAYERPOOL_SHARED") or sys.argv[2], sys.argv[3]
-model = os.path.join(shared, "models/synth-12L/synth-12L-Q4_K_M.gguf")
-if not os.path.isfile(model):
-    sys.exit(f"FAIL: shared data not found at {shared}")
+lp, model, proto_dir = cluster_test_args(sys.argv)
 grpc, pb, pb_grpc, common_pb2 = stubs(proto_dir)
 c = Checker()
 procs = Processes(lp)

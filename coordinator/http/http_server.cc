@@ -51,7 +51,7 @@ TokenLogprobText LogprobText(const Tokenizer& tok, const TokenOut& t) {
 
 struct HttpServer::Impl {
   HttpOptions options;
-  httplib::Server server;
+  std::unique_ptr<httplib::Server> server;
   Metrics metrics;
   std::atomic<int> in_flight{0};
   std::atomic<uint64_t> next_id{1};
@@ -444,33 +444,33 @@ struct HttpServer::Impl {
   }
 
   void Route() {
-    server.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
       Completions(req, res, true);
     });
-    server.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
       Completions(req, res, false);
     });
-    server.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
       Models(req, res);
     });
-    server.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
       Embeddings(req, res);
     });
-    server.Get("/health", [this](const httplib::Request&, httplib::Response& res) { Health(res); });
-    server.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+    server->Get("/health", [this](const httplib::Request&, httplib::Response& res) { Health(res); });
+    server->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
       MetricsPage(req, res);
     });
-    server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    server->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (res.status == 404 && res.body.empty()) {
         Reply(res, 404, ErrorBody({404, "invalid_request_error", "not_found", "",
                                    absl::StrCat("no endpoint ", req.method, " ", req.path)}));
       }
     });
-    server.set_exception_handler(
+    server->set_exception_handler(
         [this](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
           Reply(res, 500, ErrorBody({500, "server_error", "", "", "internal error"}));
         });
-    server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    server->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
       if (req.path == "/metrics" || req.path == "/health") return;
       metrics.CountRequest(req.path, res.status);
     });
@@ -490,24 +490,36 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpOptions option
   Impl& impl = *s->impl_;
   impl.options = options;
   s->host_ = options.listen.substr(0, colon);
+  if (!options.tls_cert_file.empty()) {
+    auto tls = std::make_unique<httplib::SSLServer>(options.tls_cert_file.c_str(),
+                                                    options.tls_key_file.c_str());
+    if (!tls->is_valid()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "HTTPS: cannot use ", options.tls_cert_file, " and ", options.tls_key_file,
+          " (not a PEM certificate and its key?)"));
+    }
+    impl.server = std::move(tls);
+  } else {
+    impl.server = std::make_unique<httplib::Server>();
+  }
   const int threads = std::max(options.threads, 4);
-  impl.server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  impl.server.set_payload_max_length(16 << 20);
+  impl.server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  impl.server->set_payload_max_length(16 << 20);
   impl.Route();
-  const int bound = port == 0 ? impl.server.bind_to_any_port(s->host_)
-                              : (impl.server.bind_to_port(s->host_, port) ? port : -1);
+  const int bound = port == 0 ? impl.server->bind_to_any_port(s->host_)
+                              : (impl.server->bind_to_port(s->host_, port) ? port : -1);
   if (bound <= 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options.listen));
   }
   s->port_ = bound;
-  s->thread_ = std::thread([&impl] { impl.server.listen_after_bind(); });
+  s->thread_ = std::thread([&impl] { impl.server->listen_after_bind(); });
   return s;
 }
 
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Stop() {
-  if (impl_) impl_->server.stop();
+  if (impl_) impl_->server->stop();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -54,6 +54,8 @@ struct HttpOptions {
   std::vector<std::string> api_keys;       // empty: no authentication
   // Connections served at once; each streaming request holds one.
   int threads = 96;
+  // Both set: HTTPS with this certificate and key (PEM files).
+  std::string tls_cert_file, tls_key_file;
 };
 
 class HttpServer {

@@ -22,6 +22,17 @@ def stubs(proto_dir):
     return grpc, inference_pb2, inference_pb2_grpc, common_pb2
 
 
+def cluster_test_args(argv, model="models/synth-12L/synth-12L-Q4_K_M.gguf"):
+    """(layerpool, the model's path, proto dir) from LAYERPOOL SHARED_DIR
+    PROTO_DIR; LAYERPOOL_SHARED overrides SHARED_DIR. Exits when the model
+    is missing."""
+    shared = os.environ.get("LAYERPOOL_SHARED") or argv[2]
+    path = os.path.join(shared, model)
+    if not os.path.isfile(path):
+        sys.exit(f"FAIL: shared data not found at {shared}")
+    return argv[1], path, argv[3]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

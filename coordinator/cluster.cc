@@ -250,6 +250,8 @@ v1::ClusterDescription Cluster::Describe() const {
     s->set_device(link.hello().device());
     s->set_memory_used_bytes(link.loaded().bytes_used());
     s->set_memory_free_bytes(link.loaded().free_memory_bytes());
+    s->set_weight_bytes(link.loaded().weight_bytes());
+    s->set_kv_cache_bytes(link.loaded().kv_cache_bytes());
     s->set_state(link.healthy() ? v1::STAGE_STATE_READY : v1::STAGE_STATE_DOWN);
     s->set_link_to_next(link.link_to_next());
   }

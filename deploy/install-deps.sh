@@ -15,6 +15,7 @@ packages=(
   patchelf   # deploy/bundle.sh: RUNPATH $ORIGIN/../lib in the relocatable bundle
   curl   # the quickstart asks the HTTP API
   prometheus   # the HTTP test scrapes /metrics with a real Prometheus
+  chromium   # the web page's browser test (driven by playwright-core from npm)
 )
 
 missing=()

@@ -27,7 +27,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
-from checks import Checker, stop  # noqa: E402
+from checks import Checker, npm_ci, stop  # noqa: E402
 
 lp, shared, node_dir = sys.argv[1], os.environ.get("LAYERPOOL_SHARED") or sys.argv[2], sys.argv[3]
 here = os.path.dirname(os.path.abspath(__file__))
@@ -120,12 +120,8 @@ try:
     base = f"http://{http_address}"
 
     # --- the official client
-    os.makedirs(node_dir, exist_ok=True)
-    for f in ("package.json", "package-lock.json", "openai_client_test.mjs"):
-        shutil.copy(os.path.join(here, "http", f), node_dir)
-    if not os.path.isdir(os.path.join(node_dir, "node_modules", "openai")):
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=node_dir, check=True)
+    npm_ci(os.path.join(here, "http"), ("package.json", "package-lock.json",
+                                        "openai_client_test.mjs"), node_dir, "openai")
     node = subprocess.run(["node", "openai_client_test.mjs"], cwd=node_dir, capture_output=True,
                           text=True, timeout=300,
                           env={**os.environ, "LAYERPOOL_BASE_URL": base + "/v1",

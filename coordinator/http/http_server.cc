@@ -1,4 +1,5 @@
 #include "coordinator/http/http_server.h"
+#include "coordinator/http/web_page.h"
 
 #include <chrono>
 #include <iostream>
@@ -460,6 +461,27 @@ struct HttpServer::Impl {
     server->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
       MetricsPage(req, res);
     });
+    // The web page: static files need no key (the page asks for one when
+    // the API does), its status JSON does.
+    server->Get("/status", [this](const httplib::Request& req, httplib::Response& res) {
+      if (!options.api_keys.empty() &&
+          !KeyMatches(req.get_header_value("Authorization"), options.api_keys)) {
+        ReplyError(res, absl::UnauthenticatedError("this server needs an API key"));
+        return;
+      }
+      Reply(res, 200, StatusJson(GetCluster(), metrics, in_flight.load()));
+    });
+    for (const char* path : {"/", "/index.html", "/app.js", "/style.css"}) {
+      server->Get(path, [](const httplib::Request& req, httplib::Response& res) {
+        const WebAsset* asset = FindWebAsset(req.path);
+        res.status = 200;
+        res.set_header("Cache-Control", "no-cache");
+        res.set_header("Content-Security-Policy",
+                       "default-src 'self'; style-src 'self'; script-src 'self'; "
+                       "img-src 'self' data:; connect-src 'self'");
+        res.set_content(std::string(asset->body), std::string(asset->content_type));
+      });
+    }
     server->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (res.status == 404 && res.body.empty()) {
         Reply(res, 404, ErrorBody({404, "invalid_request_error", "not_found", "",
@@ -471,7 +493,10 @@ struct HttpServer::Impl {
           Reply(res, 500, ErrorBody({500, "server_error", "", "", "internal error"}));
         });
     server->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      if (req.path == "/metrics" || req.path == "/health") return;
+      if (req.path == "/metrics" || req.path == "/health" || req.path == "/status" ||
+          FindWebAsset(req.path) != nullptr) {
+        return;
+      }
       metrics.CountRequest(req.path, res.status);
     });
   }

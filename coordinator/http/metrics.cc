@@ -75,6 +75,17 @@ void Metrics::ObserveTokenLatency(double seconds) {
   token_latency_.Observe(seconds);
 }
 
+Metrics::Totals Metrics::totals() const {
+  std::lock_guard lock(mu_);
+  Totals t;
+  t.generated_tokens = generated_tokens_;
+  for (const auto& [key, n] : requests_) {
+    if (key.first == "/v1/chat/completions" || key.first == "/v1/completions") t.requests += n;
+  }
+  t.mean_time_to_first_token = ttft_.mean();
+  return t;
+}
+
 std::string Metrics::Render(const ClusterSnapshot& c) const {
   std::string out;
   {

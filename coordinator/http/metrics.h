@@ -26,6 +26,7 @@ class Histogram {
   void Observe(double value);
   // Appends NAME_bucket{le=...}, NAME_sum and NAME_count lines.
   void Render(const std::string& name, std::string* out) const;
+  double mean() const { return count_ == 0 ? 0 : sum_ / static_cast<double>(count_); }
 
  private:
   std::vector<double> bounds_;
@@ -57,6 +58,14 @@ class Metrics {
   void ObserveTokenLatency(double seconds);
 
   std::string Render(const ClusterSnapshot& cluster) const;
+
+  // The counters the web page's status shows.
+  struct Totals {
+    uint64_t generated_tokens = 0;
+    uint64_t requests = 0;  // generation requests finished (any status)
+    double mean_time_to_first_token = 0;  // seconds; 0 before any
+  };
+  Totals totals() const;
 
  private:
   mutable std::mutex mu_;

@@ -56,3 +56,17 @@ def stop(procs):
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+def npm_ci(source_dir, files, node_dir, package):
+    """Copies `files` of source_dir (package.json, package-lock.json, the
+    test script) into node_dir and installs the lock file's packages there,
+    unless `package` is installed already."""
+    import os
+    import shutil
+    os.makedirs(node_dir, exist_ok=True)
+    for f in files:
+        shutil.copy(os.path.join(source_dir, f), node_dir)
+    if not os.path.isdir(os.path.join(node_dir, "node_modules", package)):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                       cwd=node_dir, check=True)

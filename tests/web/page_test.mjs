@@ -87,6 +87,22 @@ try {
   const shown = await page.locator(".message.assistant .body").textContent();
   check("the reply is on the page", shown.replace(/\s+/g, "") === want.replace(/\s+/g, ""), shown);
 
+  // Shift+Enter is a new line, not a send; Regenerate redoes the reply
+  // (the same one at temperature 0) in place.
+  await page.fill("#input", "first line");
+  await page.press("#input", "Shift+Enter");
+  const multiline = await page.inputValue("#input");
+  check("Shift+Enter adds a new line and sends nothing",
+        multiline === "first line\n" && sent.length === 1, JSON.stringify(multiline));
+  await page.fill("#input", "");
+  await page.click("#regenerate");
+  await until("regenerated", async () => sent.length === 2 && await page.locator("#send").isVisible(),
+              60000);
+  const again = (await page.evaluate(() =>
+    JSON.parse(localStorage.getItem("layerpool.conversations"))))[0].messages;
+  check("Regenerate replaces the last reply (the same one at temperature 0)",
+        again.length === 2 && again[1].content === want, JSON.stringify(again));
+
   // Screenshots for the README: chat and pipeline, light and dark.
   if (shots) {
     await page.evaluate(() => {

@@ -28,7 +28,7 @@ absl::StatusOr<bool> ChunkAssembler::Add(v1::ActivationChunk& chunk) {
       return invalid("chunk_index ", chunk.chunk_index(),
                      " starts a micro-batch (expected 0)");
     }
-    batch_ = MicroBatch();
+    batch_ = AssembledBatch();
     batch_.id = chunk.micro_batch_id();
     chunk_count_ = chunk.chunk_count();
     next_chunk_ = 0;
@@ -171,10 +171,10 @@ absl::Status ChunkAssembler::AddPayload(v1::ActivationChunk& chunk,
   return absl::OkStatus();
 }
 
-MicroBatch ChunkAssembler::Take() { return std::move(batch_); }
+AssembledBatch ChunkAssembler::Take() { return std::move(batch_); }
 
 absl::StatusOr<std::vector<v1::ActivationChunk>> EncodeChunks(
-    const MicroBatch& batch, std::span<const float> hidden, int64_t n_embd,
+    const AssembledBatch& batch, std::span<const float> hidden, int64_t n_embd,
     v1::ElementType type, size_t max_message_bytes) {
   const size_t row_bytes = WireRowBytes(type, n_embd);
   const size_t rows = batch.rows();

@@ -27,7 +27,7 @@
 namespace layerpool {
 
 // One micro-batch once all its chunks arrived, rows in chunk order.
-struct MicroBatch {
+struct AssembledBatch {
   uint64_t id = 0;
   uint32_t last_chunk_index = 0;
   std::vector<uint64_t> seq_ids;
@@ -77,13 +77,13 @@ class ChunkAssembler {
   [[nodiscard]] absl::StatusOr<bool> Add(v1::ActivationChunk& chunk);
 
   // The completed micro-batch. Precondition: Add returned true.
-  MicroBatch Take();
+  AssembledBatch Take();
 
  private:
   absl::Status AddPayload(v1::ActivationChunk& chunk, size_t rows);
 
   ChunkLimits limits_;
-  MicroBatch batch_;
+  AssembledBatch batch_;
   bool in_progress_ = false;
   uint32_t chunk_count_ = 0;
   uint32_t next_chunk_ = 0;
@@ -95,7 +95,7 @@ class ChunkAssembler {
 // WireRowBytes takes. ResourceExhausted when a single row with its samples
 // does not fit.
 [[nodiscard]] absl::StatusOr<std::vector<v1::ActivationChunk>> EncodeChunks(
-    const MicroBatch& batch, std::span<const float> hidden, int64_t n_embd,
+    const AssembledBatch& batch, std::span<const float> hidden, int64_t n_embd,
     v1::ElementType type, size_t max_message_bytes);
 
 }  // namespace layerpool

@@ -25,8 +25,8 @@ ChunkLimits HiddenLimits() {
   return limits;
 }
 
-MicroBatch SomeBatch(size_t rows) {
-  MicroBatch batch;
+AssembledBatch SomeBatch(size_t rows) {
+  AssembledBatch batch;
   batch.id = 7;
   for (size_t r = 0; r < rows; ++r) {
     batch.seq_ids.push_back(100 + r % 2);
@@ -51,7 +51,7 @@ std::vector<float> SomeHidden(size_t rows) {
 TEST(ActivationChunksTest, RoundTripsThroughSeveralChunks) {
   for (v1::ElementType type :
        {v1::ELEMENT_TYPE_F32, v1::ELEMENT_TYPE_F16, v1::ELEMENT_TYPE_BF16}) {
-    const MicroBatch batch = SomeBatch(9);
+    const AssembledBatch batch = SomeBatch(9);
     const std::vector<float> hidden = SomeHidden(9);
     // Room for about two rows per message.
     absl::StatusOr<std::vector<v1::ActivationChunk>> chunks =
@@ -64,7 +64,7 @@ TEST(ActivationChunksTest, RoundTripsThroughSeveralChunks) {
       ASSERT_TRUE(done.ok()) << done.status();
       EXPECT_EQ(*done, c + 1 == chunks->size());
     }
-    const MicroBatch back = assembler.Take();
+    const AssembledBatch back = assembler.Take();
     EXPECT_EQ(back.id, 7u);
     EXPECT_EQ(back.seq_ids, batch.seq_ids);
     EXPECT_EQ(back.positions, batch.positions);
@@ -82,7 +82,7 @@ TEST(ActivationChunksTest, RoundingTypesMatchRoundTripWire) {
   constexpr int64_t kWide = 64;
   ChunkLimits limits = HiddenLimits();
   limits.n_embd = kWide;
-  const MicroBatch batch = SomeBatch(3);
+  const AssembledBatch batch = SomeBatch(3);
   std::vector<float> hidden(3 * kWide);
   for (size_t i = 0; i < hidden.size(); ++i) hidden[i] = std::sin(0.37f * i) * (1 + i % 7);
   struct Case {
@@ -100,7 +100,7 @@ TEST(ActivationChunksTest, RoundingTypesMatchRoundTripWire) {
     EXPECT_EQ((*chunks)[0].hidden().data().size(), 3 * c.row_bytes);
     ChunkAssembler assembler(limits);
     ASSERT_TRUE(*assembler.Add((*chunks)[0]));
-    const MicroBatch back = assembler.Take();
+    const AssembledBatch back = assembler.Take();
     std::vector<float> expected = hidden;
     ASSERT_TRUE(RoundTripWire(c.type, expected, kWide));
     EXPECT_EQ(back.hidden, expected);
@@ -122,7 +122,7 @@ TEST(ActivationChunksTest, RoundingTypesMatchRoundTripWire) {
 }
 
 TEST(ActivationChunksTest, EachChunkStaysUnderTheLimit) {
-  const MicroBatch batch = SomeBatch(64);
+  const AssembledBatch batch = SomeBatch(64);
   const std::vector<float> hidden = SomeHidden(64);
   const size_t limit = 600;
   auto chunks = EncodeChunks(batch, hidden, kEmbd, v1::ELEMENT_TYPE_F32, limit);
@@ -136,7 +136,7 @@ TEST(ActivationChunksTest, EachChunkStaysUnderTheLimit) {
 }
 
 v1::ActivationChunk GoodChunk() {
-  const MicroBatch batch = SomeBatch(2);
+  const AssembledBatch batch = SomeBatch(2);
   auto chunks =
       EncodeChunks(batch, SomeHidden(2), kEmbd, v1::ELEMENT_TYPE_F32, 1 << 20);
   return (*chunks)[0];

@@ -223,7 +223,7 @@ ChunkLimits ServedStage::chunk_limits() const {
   return limits;
 }
 
-absl::Status ServedStage::Run(const MicroBatch& batch, Output* out) {
+absl::Status ServedStage::Run(const AssembledBatch& batch, Output* out) {
   absl::MutexLock lock(&mu_);
   const auto start = std::chrono::steady_clock::now();
   std::vector<KvCache*> caches;
@@ -272,7 +272,7 @@ absl::Status ServedStage::Run(const MicroBatch& batch, Output* out) {
   return status;
 }
 
-absl::Status ServedStage::Sample(const MicroBatch& batch,
+absl::Status ServedStage::Sample(const AssembledBatch& batch,
                                  v1::StepResult* result) {
   const size_t n = batch.samples.size();
   if (n == 0) return absl::OkStatus();

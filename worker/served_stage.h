@@ -72,7 +72,7 @@ class ServedStage {
   // InvalidArgument for rows that do not continue their sequences,
   // ResourceExhausted when new sequences exceed max_sequences; a refused
   // micro-batch leaves the sequences as they were.
-  [[nodiscard]] absl::Status Run(const MicroBatch& batch, Output* out);
+  [[nodiscard]] absl::Status Run(const AssembledBatch& batch, Output* out);
 
   // Drops the sequences held among `seq_ids`; returns how many there were.
   uint32_t Free(std::span<const uint64_t> seq_ids);
@@ -103,7 +103,7 @@ class ServedStage {
  private:
   ServedStage() = default;
   void PublishCounters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Sample(const MicroBatch& batch, v1::StepResult* result)
+  absl::Status Sample(const AssembledBatch& batch, v1::StepResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::unique_ptr<gguf::GgufFile> file_;  // outlives stage_

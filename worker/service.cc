@@ -478,7 +478,7 @@ absl::Status WorkerService::ServeUpstream(ChunkReceiver& stream) {
     absl::StatusOr<bool> complete = assembler.Add(chunk);
     if (!complete.ok()) return Annotate(complete.status(), name);
     if (!*complete) continue;
-    const MicroBatch batch = assembler.Take();
+    const AssembledBatch batch = assembler.Take();
     v1::ActivationAck ack;
     LP_RETURN_IF_ERROR(Process(*stage, batch, &ack));
     if (sent.has_value()) {
@@ -494,7 +494,7 @@ absl::Status WorkerService::ServeUpstream(ChunkReceiver& stream) {
   return absl::OkStatus();
 }
 
-absl::Status WorkerService::Process(ServedStage& stage, const MicroBatch& batch,
+absl::Status WorkerService::Process(ServedStage& stage, const AssembledBatch& batch,
                                     v1::ActivationAck* ack) {
   const std::string name = absl::StrCat("stage ", stage.stage_index());
   const Clock::time_point start = Clock::now();

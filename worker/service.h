@@ -128,7 +128,7 @@ class WorkerService final : public v1::Worker::Service {
   absl::Status ServeStream(ChunkReceiver& stream, std::function<void()> cancel);
   absl::Status ServeUpstream(ChunkReceiver& stream);
   // Runs one micro-batch and hands its output on; fills the ack.
-  absl::Status Process(ServedStage& stage, const MicroBatch& batch,
+  absl::Status Process(ServedStage& stage, const AssembledBatch& batch,
                        v1::ActivationAck* ack);
   // The stage in use, or FailedPrecondition when none is READY.
   absl::StatusOr<std::shared_ptr<ServedStage>> ReadyStage() const;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Fuzzes the GGUF reader with libFuzzer (clang-14, ASan + UBSan) for a
-# bounded time, seeded with the hand-made valid and corrupt files of
-# gguf_cases.cc. Usage: tests/fuzz/run.sh [SECONDS]   (default 60; 0 skips)
+# Fuzzes with libFuzzer (clang-14, ASan + UBSan) for a bounded time each:
+# the GGUF reader, seeded with the hand-made valid and corrupt files of
+# gguf_cases.cc, then what the network brings (activation chunks into a
+# worker, OpenAI request bodies; wire_fuzz.cc), seeded by wire_corpus.cc.
+# Usage: tests/fuzz/run.sh [SECONDS]   (each; default 60; 0 skips)
 # A crash leaves its input as build-fuzz/crash-* and fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,13 +16,16 @@ fi
 
 CC=clang-14 CXX=clang++-14 cmake -G Ninja -S . -B build-fuzz \
   -DLAYERPOOL_FUZZ=ON -DLAYERPOOL_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-fuzz --target gguf_fuzz gguf_corpus
+cmake --build build-fuzz --target gguf_fuzz gguf_corpus wire_fuzz wire_corpus
 
-corpus=build-fuzz/corpus
-mkdir -p "$corpus"
-build-fuzz/tests/fuzz/gguf_corpus "$corpus"
-echo "fuzz: GGUF reader for ${seconds}s over $(ls "$corpus" | wc -l) seed files"
-build-fuzz/tests/fuzz/gguf_fuzz "$corpus" -max_total_time="$seconds" \
-  -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix=build-fuzz/ 2>&1 | tail -n 15
+# fuzz WHAT TARGET CORPUS_MAKER CORPUS MAX_LEN
+fuzz() {
+  mkdir -p "$4"
+  "build-fuzz/tests/fuzz/$3" "$4"
+  echo "fuzz: $1 for ${seconds}s over $(ls "$4" | wc -l) seed files"
+  "build-fuzz/tests/fuzz/$2" "$4" -max_total_time="$seconds" -max_len="$5" -timeout=10 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build-fuzz/ 2>&1 | tail -n 15
+}
+fuzz "the GGUF reader" gguf_fuzz gguf_corpus build-fuzz/corpus 8192
+fuzz "the wire (chunks, HTTP bodies)" wire_fuzz wire_corpus build-fuzz/wire-corpus 4096
 echo "fuzz: no crash"

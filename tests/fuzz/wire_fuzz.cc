@@ -1,0 +1,77 @@
+// libFuzzer target for what reaches the processes over the network: any
+// bytes must be refused with a status, never crash, hang or read outside
+// the input. The first byte picks the entry point:
+//   0, 1  a stream of ActivationChunks (length-prefixed protobufs) into a
+//         worker's ChunkAssembler, as the first stage (token ids) or a later
+//         one (hidden states); each completed micro-batch is encoded again
+//         for the next stage, as a worker does;
+//   2     an OpenAI chat request body, parsed and, when valid, its messages
+//         rendered through a ChatML template;
+//   3     an OpenAI completion request body;
+//   4     an OpenAI embeddings request body.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "coordinator/http/openai.h"
+#include "model/chat/chat_template.h"
+#include "worker/activation_chunks.h"
+
+namespace {
+
+using namespace layerpool;
+
+void FeedChunks(const uint8_t* data, size_t size, bool first_stage) {
+  ChunkLimits limits;
+  limits.first_stage = first_stage;
+  limits.last_stage = !first_stage;
+  limits.n_embd = 8;
+  limits.n_vocab = 32;
+  limits.max_rows = 64;
+  limits.max_samples = 4;
+  ChunkAssembler assembler(limits);
+  size_t at = 0;
+  while (at + 2 <= size) {
+    const size_t length = static_cast<size_t>(data[at]) | (static_cast<size_t>(data[at + 1]) << 8);
+    at += 2;
+    const size_t take = length < size - at ? length : size - at;
+    v1::ActivationChunk chunk;
+    if (!chunk.ParseFromArray(data + at, static_cast<int>(take))) return;
+    at += take;
+    absl::StatusOr<bool> complete = assembler.Add(chunk);
+    if (!complete.ok()) return;  // the stream ends, as the worker ends it
+    if (!*complete) continue;
+    const AssembledBatch batch = assembler.Take();
+    const std::vector<float> hidden(batch.rows() * static_cast<size_t>(limits.n_embd), 0.5f);
+    absl::StatusOr<std::vector<v1::ActivationChunk>> out =
+        EncodeChunks(batch, hidden, limits.n_embd, v1::ELEMENT_TYPE_F16, 4096);
+    if (!out.ok()) return;
+  }
+}
+
+void ParseChat(const std::string& body) {
+  absl::StatusOr<http::CompletionRequest> r = http::ParseCompletionRequest(body, /*chat=*/true);
+  if (!r.ok()) return;
+  static const absl::StatusOr<ChatTemplate> chatml = ChatTemplate::FromSource(
+      "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+      "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+      "<s>", "</s>");
+  if (chatml.ok()) (void)chatml->Apply(r->messages, /*add_generation_prompt=*/true);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const std::string rest(reinterpret_cast<const char*>(data + 1), size - 1);
+  switch (data[0] % 5) {
+    case 0: FeedChunks(data + 1, size - 1, true); break;
+    case 1: FeedChunks(data + 1, size - 1, false); break;
+    case 2: ParseChat(rest); break;
+    case 3: (void)layerpool::http::ParseCompletionRequest(rest, /*chat=*/false); break;
+    case 4: (void)layerpool::http::ParseEmbeddingRequest(rest); break;
+  }
+  return 0;
+}

@@ -60,7 +60,8 @@ int RunWorker(std::span<char* const> args) {
   std::string device_text = "cpu";
   FlagSet flags(
       "worker [--listen HOST:PORT] [--threads N] [--mem-limit BYTES] "
-      "[--device cpu|cuda:N] [--token-file FILE] [--model-dir DIR] [--tls-dir DIR]",
+      "[--device cpu|cuda:N] [--token-file FILE] [--model-dir DIR] [--tls-dir DIR] "
+      "[--coordinator-timeout SECONDS]",
       kDescription);
   flags.String("listen", "HOST:PORT", &listen,
                "address to serve on; port 0 picks a free one (printed on\n"
@@ -87,6 +88,11 @@ int RunWorker(std::span<char* const> args) {
                "e.g. 24GiB, 512MiB, 1.5GB or plain bytes; 0 means the host's\n"
                "available memory. LoadStage is refused, naming the shortfall,\n"
                "when a stage needs more");
+  double coordinator_timeout_s = 10;
+  flags.Double("coordinator-timeout", "SECONDS", &coordinator_timeout_s,
+               "free every sequence the stage holds after this long without a\n"
+               "call from the coordinator (it polls twice a second; killed, or\n"
+               "its host gone); the stage stays loaded. 0: never");
   flags.String("device", "cpu|cuda:N", &device_text,
                "where stages compute: the CPU, or CUDA device N (not in\n"
                "this version: cuda:N is checked and refused at startup)");
@@ -153,6 +159,11 @@ int RunWorker(std::span<char* const> args) {
   }
   options.threads = static_cast<int>(threads);
   options.mem_limit = *mem_limit;
+  if (!(coordinator_timeout_s >= 0 && coordinator_timeout_s <= 86400)) {
+    return usage_error("--coordinator-timeout must be between 0 and 86400 seconds");
+  }
+  options.coordinator_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(coordinator_timeout_s * 1000));
   options.log = [](const std::string& line) {
     std::cerr << "worker: " << line << std::endl;
   };

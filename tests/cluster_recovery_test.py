@@ -16,7 +16,9 @@ Cluster B (2 stages, one spare, the default budget of 2 s):
     equals its undisturbed run, DescribeCluster names the spare;
   - the spare killed too, nothing left: UNAVAILABLE naming stage 1 within
     5 s, new requests refused; a worker restarted on stage 1's first
-    address: the cluster serves again, without a restart, within 10 s.
+    address: the cluster serves again, without a restart, within 10 s;
+  - the coordinator killed mid-generation: each worker (--coordinator-timeout
+    2) frees its sequences within 5 s and keeps its stage.
 Prints each recovery as the coordinator logged it (failure noticed to
 chain back).
 Usage: cluster_recovery_test.py LAYERPOOL SHARED_DIR PROTO_DIR"""
@@ -38,8 +40,8 @@ procs = Processes(lp)
 N = 96  # tokens per stream
 
 
-def worker(port):
-    return procs.start(["worker", "--listen", f"127.0.0.1:{port}", "--threads", "1"])[0]
+def worker(port, *extra):
+    return procs.start(["worker", "--listen", f"127.0.0.1:{port}", "--threads", "1", *extra])[0]
 
 
 def serve(ports, *extra):
@@ -130,8 +132,9 @@ try:
     # ------------------------------------------------------------ cluster B
     ports = [free_port(), free_port()]
     spare_port = free_port()
-    workers = [worker(p) for p in ports]
-    spare = worker(spare_port)
+    quick = ("--coordinator-timeout", "2")
+    workers = [worker(p, *quick) for p in ports]
+    spare = worker(spare_port, *quick)
     serve_b, api = serve(ports, "--spares", f"127.0.0.1:{spare_port}")
     before = generate(api, prompts[2])
 
@@ -171,7 +174,7 @@ try:
         c.check("a new request is refused while nothing holds stage 1",
                 e.code() == grpc.StatusCode.UNAVAILABLE, f"{e.code()} {e.details()}")
 
-    workers[1] = worker(ports[1])  # stage 1's first worker comes back
+    workers[1] = worker(ports[1], *quick)  # stage 1's first worker comes back
     back_at, served = time.monotonic(), None
     while time.monotonic() - back_at < 10 and served is None:
         try:
@@ -185,6 +188,24 @@ try:
     d = describe(api)
     c.check("DescribeCluster names stage 1's first worker again",
             d.stages[1].worker_address == f"127.0.0.1:{ports[1]}", d.stages[1].worker_address)
+
+    def kill_coordinator():
+        os.kill(serve_b.pid, signal.SIGKILL)
+
+    try:
+        generate(api, prompts[0], kill_coordinator)
+    except grpc.RpcError:
+        pass
+    killed_at = time.monotonic()
+
+    def freed(w):
+        with open(w.log_path) as f:
+            return "freed its" in f.read()
+
+    while time.monotonic() - killed_at < 5 and not all(freed(w) for w in workers):
+        time.sleep(0.1)
+    c.check("the coordinator killed: every worker frees its sequences within 5 s",
+            all(freed(w) for w in workers), [open(w.log_path).read()[-300:] for w in workers])
 finally:
     for name in procs.stop():
         c.check(f"{name} exits within 10 s of SIGTERM", False)

@@ -70,6 +70,37 @@ WorkerService::WorkerService(WorkerOptions options)
                        "); they use gRPC"));
     }
   }
+  HeardFromCoordinator();
+  if (options_.coordinator_timeout.count() > 0) {
+    watch_thread_ = std::thread([this] { WatchCoordinator(); });
+  }
+}
+
+void WorkerService::HeardFromCoordinator() {
+  last_coordinator_call_ns_.store(Clock::now().time_since_epoch().count());
+}
+
+void WorkerService::WatchCoordinator() {
+  const auto timeout = options_.coordinator_timeout;
+  const absl::Duration period = absl::FromChrono(
+      std::min<std::chrono::milliseconds>(timeout / 4, std::chrono::milliseconds(1000)));
+  absl::MutexLock lock(&watch_mu_);
+  while (!watch_mu_.AwaitWithTimeout(absl::Condition(&watch_stop_), period)) {
+    const Clock::duration silent =
+        Clock::now().time_since_epoch() - Clock::duration(last_coordinator_call_ns_.load());
+    if (silent < timeout) continue;
+    std::shared_ptr<ServedStage> stage;
+    {
+      absl::MutexLock state_lock(&mu_);
+      stage = stage_;
+    }
+    if (stage == nullptr || stage->active_sequences() == 0) continue;
+    const uint32_t freed = stage->FreeAll();
+    Log(absl::StrCat("stage ", stage->stage_index(), ": no call from the coordinator for ",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(silent).count(),
+                     " ms (--coordinator-timeout): freed its ", freed,
+                     " sequences; the stage stays loaded"));
+  }
 }
 
 WorkerService::~WorkerService() {
@@ -82,6 +113,11 @@ WorkerService::~WorkerService() {
 }
 
 void WorkerService::Shutdown() {
+  {
+    absl::MutexLock lock(&watch_mu_);
+    watch_stop_ = true;
+  }
+  if (watch_thread_.joinable()) watch_thread_.join();
   std::shared_ptr<DownstreamLink> link;
   {
     absl::MutexLock lock(&mu_);
@@ -168,6 +204,7 @@ grpc::Status WorkerService::LoadStage(grpc::ServerContext* context,
                                       const v1::LoadStageRequest* request,
                                       v1::LoadStageResponse* response) {
   if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
+  HeardFromCoordinator();
   absl::Status status = CheckModelAccess(request->model_path(), options_.model_dir,
                                          IsLocalPeer(context->peer()));
   if (status.ok()) status = LoadStageImpl(*request, response);
@@ -249,6 +286,7 @@ grpc::Status WorkerService::ConnectDownstream(
     grpc::ServerContext* context, const v1::ConnectDownstreamRequest* request,
     v1::ConnectDownstreamResponse* response) {
   if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
+  HeardFromCoordinator();
   absl::Status status = ConnectImpl(*request, response);
   if (!status.ok()) {
     Log(absl::StrCat("ConnectDownstream failed: ", status.message()));
@@ -352,6 +390,7 @@ grpc::Status WorkerService::FreeSequence(grpc::ServerContext* context,
                                          const v1::FreeSequenceRequest* request,
                                          v1::FreeSequenceResponse* response) {
   if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
+  HeardFromCoordinator();
   std::shared_ptr<ServedStage> stage;
   {
     absl::MutexLock lock(&mu_);
@@ -369,6 +408,7 @@ grpc::Status WorkerService::Health(grpc::ServerContext* context,
                                    const v1::HealthRequest* request,
                                    v1::HealthResponse* response) {
   if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
+  HeardFromCoordinator();
   absl::MutexLock lock(&mu_);
   response->set_state(state_);
   response->set_message(state_message_);
@@ -380,6 +420,7 @@ grpc::Status WorkerService::Stats(grpc::ServerContext* context,
                                   const v1::StatsRequest* request,
                                   v1::StatsResponse* response) {
   if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
+  HeardFromCoordinator();
   std::shared_ptr<ServedStage> stage;
   std::shared_ptr<DownstreamLink> link;
   {

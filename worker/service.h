@@ -40,6 +40,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -75,6 +76,11 @@ struct WorkerOptions {
   // Also take activation streams on an abstract Unix socket, named in Hello,
   // from stages on this host (ConnectDownstream's TRANSPORT_AUTO).
   bool unix_socket = true;
+  // A coordinator polls Health twice a second. After this long without any
+  // call from it (it was killed, or its host is gone), the stage frees every
+  // sequence it holds, keeping the stage loaded for the next coordinator
+  // (--coordinator-timeout). Zero: never.
+  std::chrono::milliseconds coordinator_timeout{10000};
 };
 
 class WorkerService final : public v1::Worker::Service {
@@ -134,12 +140,20 @@ class WorkerService final : public v1::Worker::Service {
   absl::StatusOr<std::shared_ptr<ServedStage>> ReadyStage() const;
   void OnLinkBroken(uint64_t generation, const absl::Status& status);
   void Log(const std::string& line) const;
+  // A coordinator's call arrived (see WorkerOptions::coordinator_timeout).
+  void HeardFromCoordinator();
+  // Frees the sequences of a coordinator that went silent; its own thread.
+  void WatchCoordinator();
 
   const WorkerOptions options_;
   const int threads_;
   const std::chrono::steady_clock::time_point started_;
   ResultsQueue results_;
   std::unique_ptr<UnixChunkListener> unix_listener_;  // none when it could not start
+  std::atomic<int64_t> last_coordinator_call_ns_{0};  // steady clock
+  absl::Mutex watch_mu_;
+  bool watch_stop_ ABSL_GUARDED_BY(watch_mu_) = false;
+  std::thread watch_thread_;
 
   // Guards the stage, the link, the upstream stream and the health state.
   // Never held while computing, nor while a link is destroyed: the link's

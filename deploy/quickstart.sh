@@ -8,7 +8,8 @@
 # pipeline, and shuts everything down. Describing the model, tokenizing, and
 # the same prompt in one process come first, so the two outputs can be
 # compared. Last, the same pipeline serves the OpenAI-compatible HTTP API
-# (`run --local-workers 2 --http`) and curl asks it for a completion.
+# (`run --local-workers 2 --http`) and curl asks it for a completion and for
+# the /status the web page's pipeline view shows.
 #
 #   LAYERPOOL_SHARED=/path/to/shared   where real models are (default ../shared)
 set -euo pipefail
@@ -54,6 +55,11 @@ echo "curl http://$addr/v1/completions -d '{\"prompt\": \"Once upon a time\", \"
 curl -s "http://$addr/v1/completions" -H 'Content-Type: application/json' \
   -d '{"prompt": "Once upon a time", "max_tokens": 24, "temperature": 0}'
 echo
+echo "curl http://$addr/status   # what the web page at http://$addr/ shows of the pipeline"
+curl -s "http://$addr/status"
+echo
+echo "(the web page, chat and pipeline view, is at http://HOST:PORT/ of any 'serve' or"
+echo " 'run --local-workers K --http HOST:PORT'; this one stops now)"
 kill -INT "$pid"
 wait "$pid" || true
 rm -f "$log"

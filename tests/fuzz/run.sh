@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes with libFuzzer (clang-14, ASan + UBSan) for a bounded time each:
 # the GGUF reader, seeded with the hand-made valid and corrupt files of
-# gguf_cases.cc, then what the network brings (activation chunks into a
-# worker, OpenAI request bodies; wire_fuzz.cc), seeded by wire_corpus.cc.
+# gguf_cases.cc, then what the network and model files bring (activation
+# chunks into a worker, OpenAI request bodies, chat template sources;
+# wire_fuzz.cc), seeded by wire_corpus.cc.
 # Usage: tests/fuzz/run.sh [SECONDS]   (each; default 60; 0 skips)
 # A crash leaves its input as build-fuzz/crash-* and fails the run.
 set -euo pipefail
@@ -27,5 +28,5 @@ fuzz() {
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build-fuzz/ 2>&1 | tail -n 15
 }
 fuzz "the GGUF reader" gguf_fuzz gguf_corpus build-fuzz/corpus 8192
-fuzz "the wire (chunks, HTTP bodies)" wire_fuzz wire_corpus build-fuzz/wire-corpus 4096
+fuzz "the wire (chunks, HTTP bodies, chat templates)" wire_fuzz wire_corpus build-fuzz/wire-corpus 4096
 echo "fuzz: no crash"

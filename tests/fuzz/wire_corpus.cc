@@ -86,5 +86,10 @@ int main(int argc, char** argv) {
         R"({"model":"m","prompt":[1,2,3],"max_tokens":4,"min_p":0.1,"typical_p":0.9,)"
         R"("tfs_z":0.95,"repeat_penalty":1.1,"repeat_last_n":32,"logprobs":3})");
   Write(dir, "embeddings", 4, R"({"input":["a","b"],"encoding_format":"base64"})");
+  Write(dir, "template", 5,
+        "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}"
+        "{% set sys = m['content'] | trim %}{% else %}<|{{ m['role'] }}|>{{ m['content'] }}"
+        "{% if loop.last and add_generation_prompt %}<|assistant|>{% endif %}{% endif %}"
+        "{% endfor %}{{ messages | length }}{{ range(3) | join(',') }}{{ sys | default('') }}");
   return 0;
 }

@@ -8,7 +8,10 @@
 //   2     an OpenAI chat request body, parsed and, when valid, its messages
 //         rendered through a ChatML template;
 //   3     an OpenAI completion request body;
-//   4     an OpenAI embeddings request body.
+//   4     an OpenAI embeddings request body;
+//   5     a chat template's source (a GGUF's tokenizer.chat_template is
+//         untrusted too), rendered over a fixed conversation: the
+//         interpreter's step, output and depth limits must hold.
 
 #include <cstddef>
 #include <cstdint>
@@ -61,17 +64,27 @@ void ParseChat(const std::string& body) {
   if (chatml.ok()) (void)chatml->Apply(r->messages, /*add_generation_prompt=*/true);
 }
 
+void RenderTemplate(const std::string& source) {
+  absl::StatusOr<ChatTemplate> t = ChatTemplate::FromSource(source, "<s>", "</s>");
+  if (!t.ok()) return;
+  static const nlohmann::ordered_json messages = nlohmann::ordered_json::parse(
+      R"([{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"},)"
+      R"({"role":"assistant","content":"Hello."},{"role":"user","content":"Bye"}])");
+  (void)t->Apply(messages, /*add_generation_prompt=*/true);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string rest(reinterpret_cast<const char*>(data + 1), size - 1);
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
     case 0: FeedChunks(data + 1, size - 1, true); break;
     case 1: FeedChunks(data + 1, size - 1, false); break;
     case 2: ParseChat(rest); break;
     case 3: (void)layerpool::http::ParseCompletionRequest(rest, /*chat=*/false); break;
     case 4: (void)layerpool::http::ParseEmbeddingRequest(rest); break;
+    case 5: RenderTemplate(rest); break;
   }
   return 0;
 }

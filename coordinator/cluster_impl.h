@@ -62,7 +62,7 @@ struct Cluster::Impl {
   std::vector<std::string> home;  // each stage's first worker
   v1::ModelDescription model;
 
-  std::mutex mu;
+  mutable std::mutex mu;
   std::condition_variable cv;
   std::deque<ClusterEvent> events;
   bool stopping = false;
@@ -103,7 +103,7 @@ struct Cluster::Impl {
   }
 
   std::shared_ptr<Chain> current() const {
-    std::lock_guard lock(const_cast<std::mutex&>(mu));
+    std::lock_guard lock(mu);
     return chain;
   }
 

@@ -1,6 +1,8 @@
-// Test support for scheduler_test.cc: an in-process fake of the pipeline
-// that checks every micro-batch the scheduler sends, and a deterministic
-// fake model with the reference tokens it implies.
+// Test support for the scheduler's tests (scheduler_test.cc, and
+// scheduler_failure_test.cc for cancellation, failure and replay): an
+// in-process fake of the pipeline that checks every micro-batch the
+// scheduler sends, a deterministic fake model with the reference tokens it
+// implies, and the Harness joining them to a Scheduler.
 #ifndef LAYERPOOL_COORDINATOR_FAKE_PIPELINE_H_
 #define LAYERPOOL_COORDINATOR_FAKE_PIPELINE_H_
 
@@ -193,6 +195,79 @@ struct SeqLog {
   absl::Status status;
   int freed = 0;
 };
+
+// Scheduler + fake pipeline + everything the scheduler said, per sequence.
+class Harness {
+ public:
+  explicit Harness(SchedulerOptions o, NextFn next = HashNext)
+      : sched(o),
+        pipe(std::max<int64_t>(o.max_batch_tokens, 1), std::move(next)) {}
+
+  std::vector<MicroBatch> Pump() {
+    std::vector<MicroBatch> batches = sched.NextBatches();
+    for (const MicroBatch& b : batches) pipe.Send(b);
+    Drain();
+    return batches;
+  }
+
+  void Drain() {
+    SchedulerOutput out = sched.TakeOutput();
+    for (const TokenEvent& t : out.tokens)
+      log[t.seq_id].tokens.push_back(t.token);
+    for (const FinishEvent& f : out.finished) {
+      log[f.seq_id].finishes.push_back(f.reason);
+      log[f.seq_id].status = f.status;
+    }
+    for (uint64_t id : out.to_free) {
+      pipe.Free(id);
+      ++log[id].freed;
+    }
+  }
+
+  // Hands back one micro-batch's tokens; false when none is in flight.
+  bool ReturnOne(size_t index = 0) {
+    if (pipe.empty()) return false;
+    auto [id, tokens] = pipe.Pop(index);
+    EXPECT_TRUE(sched.OnResult(id, tokens).ok());
+    Drain();
+    return true;
+  }
+
+  void RunToIdle() {
+    for (int step = 0; step < 100000; ++step) {
+      Pump();
+      if (!ReturnOne()) break;
+    }
+    EXPECT_TRUE(sched.idle());
+  }
+
+  Scheduler sched;
+  FakePipeline pipe;
+  std::map<uint64_t, SeqLog> log;
+};
+
+inline SchedulerOptions Opts(int n_stages = 1, int64_t n_ctx = 64,
+                      int max_sequences = 4, int64_t max_batch_tokens = 16) {
+  SchedulerOptions o;
+  o.n_stages = n_stages;
+  o.n_ctx = n_ctx;
+  o.max_sequences = max_sequences;
+  o.max_batch_tokens = max_batch_tokens;
+  o.stop_tokens = {kEos};
+  return o;
+}
+
+inline std::vector<int32_t> Prompt(int n, int32_t salt) {
+  std::vector<int32_t> p;
+  for (int i = 0; i < n; ++i) p.push_back(1000 + salt * 37 + i * 3);
+  return p;
+}
+
+inline std::vector<int32_t> Concat(std::vector<int32_t> a,
+                            const std::vector<int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
 
 }  // namespace layerpool::scheduler_fake
 

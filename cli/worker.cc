@@ -90,9 +90,11 @@ int RunWorker(std::span<char* const> args) {
                "when a stage needs more");
   double coordinator_timeout_s = 10;
   flags.Double("coordinator-timeout", "SECONDS", &coordinator_timeout_s,
-               "free every sequence the stage holds after this long without a\n"
-               "call from the coordinator (it polls twice a second; killed, or\n"
-               "its host gone); the stage stays loaded. 0: never");
+               "the worker serves one coordinator at a time; after this long\n"
+               "without a call from it (it polls twice a second; killed, or its\n"
+               "host gone) its lease ends, every sequence the stage holds is\n"
+               "freed and another coordinator may take over; the stage stays\n"
+               "loaded. 0: never (only the coordinator's own exit frees it)");
   flags.String("device", "cpu|cuda:N", &device_text,
                "where stages compute: the CPU, or CUDA device N (not in\n"
                "this version: cuda:N is checked and refused at startup)");

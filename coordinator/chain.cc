@@ -77,7 +77,7 @@ absl::StatusOr<std::unique_ptr<Chain>> Chain::Connect(
     }
   }
   Chain* c = chain.get();
-  AddPeerToken(&c->results_context_, config.token);
+  c->stages_.back()->Authorize(&c->results_context_);
   c->results_ = c->stages_.back()->stub().Results(&c->results_context_, v1::ResultsRequest());
   LP_ASSIGN_OR_RETURN(c->to_first_,
                       c->stages_.front()->OpenActivations(
@@ -150,6 +150,15 @@ absl::StatusOr<std::unique_ptr<Chain>> Chain::Rebuild(const ChainConfig& config,
     plan.push_back(failed.plan(i));
   }
   return Connect(config, generation, std::move(stages), std::move(plan), std::move(callbacks));
+}
+
+void Chain::ReleaseWorkers(absl::Duration timeout) {
+  closing_ = true;
+  std::vector<std::thread> calls;
+  for (const std::shared_ptr<WorkerLink>& link : stages_) {
+    calls.emplace_back([link, timeout] { link->Release(timeout); });
+  }
+  for (std::thread& t : calls) t.join();
 }
 
 Chain::~Chain() {

@@ -100,6 +100,11 @@ class Chain {
   [[nodiscard]] absl::Status Send(v1::ActivationChunk chunk) { return to_first_->Send(std::move(chunk)); }
   double first_hop_us() const { return to_first_->mean_hop_us(); }
 
+  // The chain's last act: ends this coordinator's lease on every stage's
+  // worker (in parallel, each within `timeout`), so that another
+  // coordinator may take them. The chain reports nothing broken after it.
+  void ReleaseWorkers(absl::Duration timeout);
+
   // Which stage is down, if any: one that does not answer is the cause;
   // one that answers but is not ready (its next stage vanished) only a
   // symptom, blamed when no stage is silent. OK when all are well.

@@ -12,6 +12,7 @@
 #include <thread>
 #include <variant>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -130,6 +131,12 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
     impl.home.push_back(options.workers[s.worker]);
   }
 
+  // From the first LoadStage on, these workers are leased to this
+  // coordinator: a start that fails gives them back at once.
+  absl::Cleanup release = [&links] {
+    for (const std::shared_ptr<WorkerLink>& link : links) link->Release(absl::Seconds(1));
+  };
+
   // Load every stage at once: each reads its own disk.
   std::vector<absl::Status> loaded(plan.size());
   std::vector<std::thread> loaders;
@@ -151,6 +158,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
   }
   LP_ASSIGN_OR_RETURN(impl.chain, Chain::Connect(cc, impl.next_generation++, std::move(stages),
                                                  std::move(plan), impl.callbacks()));
+  std::move(release).Cancel();
   const ClusterOptions& o = impl.options;
 
   // The description DescribeCluster serves.
@@ -187,6 +195,7 @@ Cluster::~Cluster() {
   // Chains' readers post events: close them while the Impl still stands,
   // outside the lock.
   std::shared_ptr<Chain> chain = std::exchange(impl_->chain, nullptr);
+  if (chain != nullptr) chain->ReleaseWorkers(absl::Seconds(1));
   chain.reset();
   std::deque<ClusterEvent> left;
   {

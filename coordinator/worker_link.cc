@@ -97,7 +97,7 @@ absl::StatusOr<std::unique_ptr<WorkerLink>> WorkerLink::Connect(
   link->stub_ = v1::Worker::NewStub(link->channel_);
 
   grpc::ClientContext context;
-  AddPeerToken(&context, link->token_);
+  link->Authorize(&context);
   SetDeadline(context, timeout);
   context.set_wait_for_ready(wait_for_ready);
   v1::HelloRequest hello;
@@ -134,15 +134,28 @@ WorkerLink::~WorkerLink() {
   if (free_thread_.joinable()) free_thread_.join();
 }
 
+void WorkerLink::Authorize(grpc::ClientContext* context) const {
+  AddPeerToken(context, token_);
+  AddCoordinatorId(context, ThisCoordinatorId());
+}
+
+void WorkerLink::Release(absl::Duration timeout) {
+  grpc::ClientContext context;
+  Authorize(&context);
+  SetDeadline(context, timeout);
+  v1::ReleaseResponse response;
+  (void)stub_->Release(&context, v1::ReleaseRequest(), &response);
+}
+
 absl::Status WorkerLink::LoadStage(const v1::LoadStageRequest& request) {
   grpc::ClientContext context;
-  AddPeerToken(&context, token_);
+  Authorize(&context);
   return FromGrpc(stub_->LoadStage(&context, request, &loaded_));
 }
 
 absl::Status WorkerLink::ConnectDownstream(const v1::ConnectDownstreamRequest& request) {
   grpc::ClientContext context;
-  AddPeerToken(&context, token_);
+  Authorize(&context);
   SetDeadline(context, absl::Seconds(30));
   v1::ConnectDownstreamResponse response;
   LP_RETURN_IF_ERROR(FromGrpc(stub_->ConnectDownstream(&context, request, &response)));
@@ -152,7 +165,7 @@ absl::Status WorkerLink::ConnectDownstream(const v1::ConnectDownstreamRequest& r
 
 absl::Status WorkerLink::CheckHealth(absl::Duration timeout) {
   grpc::ClientContext context;
-  AddPeerToken(&context, token_);
+  Authorize(&context);
   SetDeadline(context, timeout);
   v1::HealthResponse response;
   absl::Status st = FromGrpc(stub_->Health(&context, v1::HealthRequest(), &response));
@@ -172,7 +185,7 @@ absl::Status WorkerLink::CheckHealth(absl::Duration timeout) {
 
 absl::StatusOr<v1::StatsResponse> WorkerLink::Stats() {
   grpc::ClientContext context;
-  AddPeerToken(&context, token_);
+  Authorize(&context);
   SetDeadline(context, absl::Seconds(5));
   v1::StatsResponse response;
   absl::Status st = FromGrpc(stub_->Stats(&context, v1::StatsRequest(), &response));
@@ -202,7 +215,7 @@ void WorkerLink::FreeLoop() {
     }
     lock.unlock();
     grpc::ClientContext context;
-    AddPeerToken(&context, token_);
+    Authorize(&context);
     SetDeadline(context, absl::Seconds(5));
     v1::FreeSequenceResponse response;
     (void)stub_->FreeSequence(&context, request, &response);
@@ -217,10 +230,11 @@ absl::StatusOr<std::unique_ptr<ActivationSender>> WorkerLink::OpenActivations(
   if (try_unix_socket && !hello_.unix_socket().empty()) {
     // Not there (another host) or refused: gRPC, which always works.
     absl::StatusOr<std::unique_ptr<UnixChunkSender>> local =
-        UnixChunkSender::Connect(hello_.unix_socket(), token_, absl::Seconds(5));
+        UnixChunkSender::Connect(hello_.unix_socket(), token_, ThisCoordinatorId(),
+                                absl::Seconds(5));
     if (local.ok()) stream = *std::move(local);
   }
-  if (stream == nullptr) stream = std::make_unique<GrpcChunkSender>(channel_, token_);
+  if (stream == nullptr) stream = std::make_unique<GrpcChunkSender>(channel_, token_, ThisCoordinatorId());
   return std::make_unique<ActivationSender>(std::move(stream), std::move(on_error));
 }
 

@@ -63,7 +63,8 @@ class WorkerLink {
  public:
   // Connects and says Hello (within `timeout`): Unavailable naming the
   // address when nobody answers, FailedPrecondition on a protocol mismatch.
-  // Every call carries `token` (--token-file), when not empty. With
+  // Every call carries `token` (--token-file), when not empty, and this
+  // process's lease id (ThisCoordinatorId in proto/peer_token.h). With
   // `wait_for_ready` a refused connection is retried until the timeout (the
   // worker may still be starting); without, it fails at once.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<WorkerLink>> Connect(
@@ -94,6 +95,11 @@ class WorkerLink {
   // slow or dead worker unless it chooses to: the future is ready once the
   // worker answered (or the call failed: a dead worker holds nothing).
   std::shared_future<void> FreeSequencesAsync(std::vector<uint64_t> ids);
+  // Ends this coordinator's lease on the worker (worker.proto, "Lease"),
+  // within `timeout`; a worker that does not answer lets it expire.
+  void Release(absl::Duration timeout);
+  // Adds the token and the lease id to a call to this worker.
+  void Authorize(grpc::ClientContext* context) const;
   // Over the worker's Unix socket when `try_unix_socket` and it is on this
   // host (its Hello names one that accepts us), else over gRPC.
   [[nodiscard]] absl::StatusOr<std::unique_ptr<ActivationSender>> OpenActivations(

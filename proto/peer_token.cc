@@ -31,6 +31,31 @@ void AddPeerToken(grpc::ClientContext* context, const std::string& token) {
   if (!token.empty()) context->AddMetadata(kPeerTokenMetadata, token);
 }
 
+bool IsCoordinatorId(std::string_view id) {
+  if (id.size() != 32) return false;
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+const std::string& ThisCoordinatorId() {
+  static const std::string id = RandomPeerToken();
+  return id;
+}
+
+void AddCoordinatorId(grpc::ClientContext* context, const std::string& id) {
+  if (!id.empty()) context->AddMetadata(kCoordinatorMetadata, id);
+}
+
+std::string CoordinatorIdOf(const grpc::ServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  const auto it = metadata.find(kCoordinatorMetadata);
+  if (it == metadata.end()) return "";
+  std::string id(it->second.data(), it->second.size());
+  return IsCoordinatorId(id) ? id : "";
+}
+
 grpc::Status CheckPeerToken(const grpc::ServerContext* context, const std::string& token) {
   if (token.empty()) return grpc::Status::OK;
   const auto& metadata = context->client_metadata();

@@ -24,7 +24,7 @@
 namespace layerpool {
 
 inline constexpr int kProtocolMajor = 1;
-inline constexpr int kProtocolMinor = 0;
+inline constexpr int kProtocolMinor = 1;  // 1: coordinator leases, Release
 
 // This build, as Hello and DescribeCluster report it.
 inline constexpr char kBuildName[] = "layerpool 0.1.0";

@@ -40,7 +40,7 @@ TEST(CheckPeerVersionTest, RefusesMajorMismatchWithClearMessage) {
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.message(),
             "worker 10.0.0.2:7070 speaks layerpool protocol 2.1; this "
-            "coordinator speaks 1.0 (major versions must match)");
+            "coordinator speaks 1.1 (major versions must match)");
 }
 
 TEST(CheckPeerVersionTest, RefusesMissingVersion) {
@@ -219,7 +219,7 @@ TEST_F(HelloRpcTest, MajorMismatchIsRefusedWithMessage) {
   absl::Status s = CallHello(Version(2, 1), &response);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.message(), HasSubstr("speaks layerpool protocol 2.1; this "
-                                     "worker speaks 1.0 (major versions must "
+                                     "worker speaks 1.1 (major versions must "
                                      "match)"));
   EXPECT_THAT(s.message(), HasSubstr("coordinator ipv4:127.0.0.1:"));
 }

@@ -17,14 +17,20 @@ Cluster B (2 stages, one spare, the default budget of 2 s):
   - the spare killed too, nothing left: UNAVAILABLE naming stage 1 within
     5 s, new requests refused; a worker restarted on stage 1's first
     address: the cluster serves again, without a restart, within 10 s;
+  - a second coordinator on B's workers is refused, naming the lease, and B
+    serves on unchanged;
   - the coordinator killed mid-generation: each worker (--coordinator-timeout
-    2) frees its sequences within 5 s and keeps its stage.
+    2) ends its lease and frees its sequences within 5 s, and keeps its stage;
+    a new coordinator then takes both over without a second load and gives
+    the same tokens; stopped with SIGTERM, it releases them, and the next
+    coordinator starts at once.
 Prints each recovery as the coordinator logged it (failure noticed to
 chain back).
 Usage: cluster_recovery_test.py LAYERPOOL SHARED_DIR PROTO_DIR"""
 import concurrent.futures
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -189,6 +195,15 @@ try:
     c.check("DescribeCluster names stage 1's first worker again",
             d.stages[1].worker_address == f"127.0.0.1:{ports[1]}", d.stages[1].worker_address)
 
+    refused = subprocess.run(
+        [lp, "serve", "--model", model, "--listen", "127.0.0.1:0", "--ctx", "512",
+         "--workers", ",".join(f"127.0.0.1:{p}" for p in ports), "--split", "6,6"],
+        capture_output=True, text=True, timeout=60)
+    c.check("a second coordinator on the same workers is refused, naming the lease",
+            refused.returncode != 0 and "serves another coordinator" in refused.stderr,
+            refused.stderr[-400:])
+    c.check("... and the first serves on unchanged", generate(api, prompts[2]) == before)
+
     def kill_coordinator():
         os.kill(serve_b.pid, signal.SIGKILL)
 
@@ -200,12 +215,27 @@ try:
 
     def freed(w):
         with open(w.log_path) as f:
-            return "freed its" in f.read()
+            return "its lease ended; freed 1 sequences" in f.read()
 
     while time.monotonic() - killed_at < 5 and not all(freed(w) for w in workers):
         time.sleep(0.1)
-    c.check("the coordinator killed: every worker frees its sequences within 5 s",
-            all(freed(w) for w in workers), [open(w.log_path).read()[-300:] for w in workers])
+    c.check("the coordinator killed: every worker ends its lease and frees its sequences "
+            "within 5 s", all(freed(w) for w in workers),
+            [open(w.log_path).read()[-300:] for w in workers])
+
+    kept_before = [worker_log(i).count("kept layers") for i in range(2)]
+    serve_c, api = serve(ports)
+    c.check("a new coordinator takes the workers over: its stream equals the first one's",
+            generate(api, prompts[2]) == before)
+    c.check("... and both workers kept their stages (no second load)",
+            all(worker_log(i).count("kept layers") > kept_before[i] for i in range(2)))
+    serve_c.send_signal(signal.SIGTERM)
+    serve_c.wait(timeout=10)
+    started = time.monotonic()
+    serve_d, api = serve(ports)
+    c.check("stopped with SIGTERM, it released them: the next coordinator serves at once",
+            generate(api, prompts[2]) == before and time.monotonic() - started < 5,
+            f"{time.monotonic() - started:.1f} s")
 finally:
     for name in procs.stop():
         c.check(f"{name} exits within 10 s of SIGTERM", False)

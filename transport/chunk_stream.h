@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "layerpool/v1/worker.pb.h"
@@ -56,6 +57,9 @@ class ChunkReceiver {
   virtual std::optional<std::chrono::steady_clock::time_point> sent_at() const {
     return std::nullopt;
   }
+  // The lease id of the coordinator the stream serves, as the sender gave
+  // it (worker.proto, "Lease"); empty when it gave none.
+  virtual std::string coordinator() const = 0;
 };
 
 // The one-way time a link adds to a micro-batch, measured at the sender

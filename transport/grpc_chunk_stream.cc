@@ -6,9 +6,10 @@
 namespace layerpool {
 
 GrpcChunkSender::GrpcChunkSender(const std::shared_ptr<grpc::Channel>& channel,
-                                 const std::string& token)
+                                 const std::string& token, const std::string& coordinator)
     : stub_(v1::Worker::NewStub(channel)) {
   AddPeerToken(&context_, token);
+  AddCoordinatorId(&context_, coordinator);
   stream_ = stub_->Activations(&context_);
 }
 

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "grpcpp/grpcpp.h"
 #include "layerpool/v1/worker.grpc.pb.h"
@@ -15,9 +16,10 @@ namespace layerpool {
 
 class GrpcChunkSender final : public ChunkSender {
  public:
-  // Opens Activations on `channel`, with `token` (if any) as metadata.
-  explicit GrpcChunkSender(const std::shared_ptr<grpc::Channel>& channel,
-                           const std::string& token);
+  // Opens Activations on `channel`, with `token` and the `coordinator`'s
+  // lease id (when not empty) as metadata.
+  GrpcChunkSender(const std::shared_ptr<grpc::Channel>& channel, const std::string& token,
+                  const std::string& coordinator);
 
   bool Write(const v1::ActivationChunk& chunk) override;
   bool ReadAck(v1::ActivationAck* ack) override;
@@ -33,15 +35,17 @@ class GrpcChunkSender final : public ChunkSender {
 
 class GrpcChunkReceiver final : public ChunkReceiver {
  public:
-  explicit GrpcChunkReceiver(
-      grpc::ServerReaderWriter<v1::ActivationAck, v1::ActivationChunk>* stream)
-      : stream_(stream) {}
+  GrpcChunkReceiver(grpc::ServerReaderWriter<v1::ActivationAck, v1::ActivationChunk>* stream,
+                    std::string coordinator)
+      : stream_(stream), coordinator_(std::move(coordinator)) {}
 
   bool Read(v1::ActivationChunk* chunk) override { return stream_->Read(chunk); }
   bool WriteAck(const v1::ActivationAck& ack) override { return stream_->Write(ack); }
+  std::string coordinator() const override { return coordinator_; }
 
  private:
   grpc::ServerReaderWriter<v1::ActivationAck, v1::ActivationChunk>* stream_;
+  std::string coordinator_;
 };
 
 }  // namespace layerpool

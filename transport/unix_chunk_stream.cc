@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstring>
 #include <random>
+#include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -136,7 +137,8 @@ void SetReceiveTimeout(int fd, absl::Duration timeout) {
 // ---------------------------------------------------------------- sender
 
 absl::StatusOr<std::unique_ptr<UnixChunkSender>> UnixChunkSender::Connect(
-    const std::string& name, const std::string& token, absl::Duration timeout) {
+    const std::string& name, const std::string& token, const std::string& coordinator,
+    absl::Duration timeout) {
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return absl::InternalError(Errno("socket"));
   std::unique_ptr<UnixChunkSender> sender(new UnixChunkSender(fd));
@@ -148,7 +150,8 @@ absl::StatusOr<std::unique_ptr<UnixChunkSender>> UnixChunkSender::Connect(
         absl::StrCat("no Unix socket @", name, " here (", std::strerror(errno), ")"));
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  if (!WriteFrame(fd, kHello, token)) {
+  const std::string hello = coordinator.empty() ? token : absl::StrCat(token, "\n", coordinator);
+  if (!WriteFrame(fd, kHello, hello)) {
     return absl::UnavailableError(Errno("saying hello on the Unix socket"));
   }
   pollfd ready{fd, POLLIN, 0};
@@ -231,6 +234,7 @@ struct UnixChunkListener::Connection final : ChunkReceiver {
   }
 
   std::optional<std::chrono::steady_clock::time_point> sent_at() const override { return sent; }
+  std::string coordinator() const override { return coordinator_id; }
 
   bool WriteAck(const v1::ActivationAck& ack) override {
     ack.SerializeToString(&buffer);
@@ -243,6 +247,7 @@ struct UnixChunkListener::Connection final : ChunkReceiver {
   const uint32_t max_payload;
   std::string buffer;
   std::chrono::steady_clock::time_point sent;  // of the chunk read last
+  std::string coordinator_id;  // from the hello, before the handler runs
   absl::Status error;  // why Read ended, when not the sender's close
   std::atomic<bool> done{false};
 };
@@ -340,9 +345,15 @@ void UnixChunkListener::Serve(const std::shared_ptr<Connection>& connection) {
     accepted = type.status();
   } else if (*type != kHello) {
     accepted = absl::InvalidArgumentError("the first frame must be hello");
-  } else if (!token_.empty() && !SecretEquals(payload, token_)) {
-    accepted = absl::UnauthenticatedError(
-        "wrong or missing token on the Unix socket: give both workers the same --token-file");
+  } else {
+    // "token" or "token\ncoordinator".
+    const size_t newline = payload.find('\n');
+    const std::string_view token = std::string_view(payload).substr(0, newline);
+    if (newline != std::string::npos) connection->coordinator_id = payload.substr(newline + 1);
+    if (!token_.empty() && !SecretEquals(token, token_)) {
+      accepted = absl::UnauthenticatedError(
+          "wrong or missing token on the Unix socket: give both workers the same --token-file");
+    }
   }
   WriteFrame(fd, kStatus, EncodeStatus(accepted));
   if (accepted.ok()) {

@@ -15,7 +15,8 @@
 //
 // Frames are an 8-byte header, the payload's length and its type (host
 // order: both ends are on one host), then the payload:
-//   hello   sender -> receiver, first frame: the token (may be empty)
+//   hello   sender -> receiver, first frame: the token (may be empty),
+//           then a newline and the coordinator's lease id when it has one
 //   status  receiver -> sender: a code (4 bytes) and a message. Once after
 //           hello (OK: accepted, or why not) and once last, saying how the
 //           stream ended
@@ -52,7 +53,8 @@ class UnixChunkSender final : public ChunkSender {
   // is no such socket here (the receiver is on another host), or when the
   // receiver does not accept within `timeout`, with its reason.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<UnixChunkSender>> Connect(
-      const std::string& name, const std::string& token, absl::Duration timeout);
+      const std::string& name, const std::string& token, const std::string& coordinator,
+      absl::Duration timeout);
   ~UnixChunkSender() override;
 
   bool Write(const v1::ActivationChunk& chunk) override;

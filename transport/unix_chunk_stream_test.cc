@@ -44,7 +44,7 @@ TEST(UnixChunkStream, CarriesChunksAndAcksThenTheReceiversStatus) {
   auto listener = UnixChunkListener::Start(kToken, kLimit,
                                            Acker(3, absl::DataLossError("stage 1: gone")));
   ASSERT_TRUE(listener.ok()) << listener.status();
-  auto sender = UnixChunkSender::Connect((*listener)->name(), kToken, absl::Seconds(5));
+  auto sender = UnixChunkSender::Connect((*listener)->name(), kToken, "", absl::Seconds(5));
   ASSERT_TRUE(sender.ok()) << sender.status();
   // Large enough to need several writes through the socket buffer.
   for (uint64_t id : {7u, 8u, 9u}) {
@@ -79,7 +79,7 @@ TEST(UnixChunkStream, ChunksCarryTheirWriteTime) {
         return absl::OkStatus();
       });
   ASSERT_TRUE(listener.ok()) << listener.status();
-  auto sender = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+  auto sender = UnixChunkSender::Connect((*listener)->name(), "", "", absl::Seconds(5));
   ASSERT_TRUE(sender.ok()) << sender.status();
   before = Clock::now();
   ASSERT_TRUE((*sender)->Write(Chunk(1, 100)));
@@ -101,15 +101,34 @@ TEST(UnixChunkStream, RefusesAWrongOrMissingToken) {
   auto listener = UnixChunkListener::Start(kToken, kLimit, Acker(1, absl::OkStatus()));
   ASSERT_TRUE(listener.ok()) << listener.status();
   for (const std::string token : {"", "0123456789abcdef-other"}) {
-    auto sender = UnixChunkSender::Connect((*listener)->name(), token, absl::Seconds(5));
+    auto sender = UnixChunkSender::Connect((*listener)->name(), token, "", absl::Seconds(5));
     ASSERT_FALSE(sender.ok());
     EXPECT_TRUE(absl::IsUnauthenticated(sender.status())) << sender.status();
     EXPECT_NE(sender.status().message().find("--token-file"), std::string::npos);
   }
 }
 
+TEST(UnixChunkStream, TheReceiverSeesTheSendersCoordinator) {
+  const std::string coordinator = "0123456789abcdef0123456789abcdef";
+  for (const std::string& given : {coordinator, std::string()}) {
+    std::string seen = "unset";
+    auto listener = UnixChunkListener::Start(
+        kToken, kLimit, [&seen](ChunkReceiver& receiver, std::function<void()>) {
+          seen = receiver.coordinator();
+          return absl::OkStatus();
+        });
+    ASSERT_TRUE(listener.ok()) << listener.status();
+    auto sender = UnixChunkSender::Connect((*listener)->name(), kToken, given, absl::Seconds(5));
+    ASSERT_TRUE(sender.ok()) << sender.status();
+    v1::ActivationAck ack;
+    EXPECT_FALSE((*sender)->ReadAck(&ack));
+    EXPECT_TRUE((*sender)->Finish().ok());
+    EXPECT_EQ(seen, given);
+  }
+}
+
 TEST(UnixChunkStream, AnUnknownNameIsUnavailable) {
-  auto sender = UnixChunkSender::Connect("layerpool-nobody-listens-here", "",
+  auto sender = UnixChunkSender::Connect("layerpool-nobody-listens-here", "", "",
                                          absl::Seconds(1));
   ASSERT_FALSE(sender.ok());
   EXPECT_TRUE(absl::IsUnavailable(sender.status())) << sender.status();
@@ -118,7 +137,7 @@ TEST(UnixChunkStream, AnUnknownNameIsUnavailable) {
 TEST(UnixChunkStream, AFrameOverTheLimitEndsTheStreamWithInvalidArgument) {
   auto listener = UnixChunkListener::Start("", 100000, Acker(5, absl::OkStatus()));
   ASSERT_TRUE(listener.ok()) << listener.status();
-  auto sender = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+  auto sender = UnixChunkSender::Connect((*listener)->name(), "", "", absl::Seconds(5));
   ASSERT_TRUE(sender.ok()) << sender.status();
   // The receiver stops reading at the header; the write may or may not
   // complete into the socket buffer before the connection closes.
@@ -146,7 +165,7 @@ TEST(UnixChunkStream, TheReceiverCancelsABlockedRead) {
         return absl::CancelledError("replaced by a newer stream");
       });
   ASSERT_TRUE(listener.ok()) << listener.status();
-  auto sender = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+  auto sender = UnixChunkSender::Connect((*listener)->name(), "", "", absl::Seconds(5));
   ASSERT_TRUE(sender.ok()) << sender.status();
   reading.WaitForNotification();
   {
@@ -167,11 +186,11 @@ TEST(UnixChunkStream, AtMostEightStreamsAtOnce) {
   ASSERT_TRUE(listener.ok()) << listener.status();
   std::vector<std::unique_ptr<UnixChunkSender>> open;
   for (int i = 0; i < kMaxUnixStreams; ++i) {
-    auto sender = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+    auto sender = UnixChunkSender::Connect((*listener)->name(), "", "", absl::Seconds(5));
     ASSERT_TRUE(sender.ok()) << i << ": " << sender.status();
     open.push_back(*std::move(sender));
   }
-  auto refused = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+  auto refused = UnixChunkSender::Connect((*listener)->name(), "", "", absl::Seconds(5));
   ASSERT_FALSE(refused.ok());
   EXPECT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
   EXPECT_NE(refused.status().message().find("8 Unix streams"), std::string::npos);
@@ -179,7 +198,7 @@ TEST(UnixChunkStream, AtMostEightStreamsAtOnce) {
   open.pop_back();  // closes: its handler ends
   absl::StatusOr<std::unique_ptr<UnixChunkSender>> again;
   for (int i = 0; i < 200; ++i) {
-    again = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+    again = UnixChunkSender::Connect((*listener)->name(), "", "", absl::Seconds(5));
     if (again.ok()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -189,12 +208,12 @@ TEST(UnixChunkStream, AtMostEightStreamsAtOnce) {
 TEST(UnixChunkStream, StopEndsOpenStreamsWithoutWaitingForTheSender) {
   auto listener = UnixChunkListener::Start("", kLimit, Acker(100, absl::OkStatus()));
   ASSERT_TRUE(listener.ok()) << listener.status();
-  auto sender = UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(5));
+  auto sender = UnixChunkSender::Connect((*listener)->name(), "", "", absl::Seconds(5));
   ASSERT_TRUE(sender.ok()) << sender.status();
   (*listener)->Stop();  // the handler is blocked in Read
   v1::ActivationAck ack;
   EXPECT_FALSE((*sender)->ReadAck(&ack));
-  EXPECT_FALSE(UnixChunkSender::Connect((*listener)->name(), "", absl::Seconds(1)).ok());
+  EXPECT_FALSE(UnixChunkSender::Connect((*listener)->name(), "", "", absl::Seconds(1)).ok());
 }
 
 }  // namespace

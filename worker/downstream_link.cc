@@ -49,6 +49,7 @@ absl::StatusOr<std::unique_ptr<DownstreamLink>> DownstreamLink::Connect(
   grpc::ClientContext hello_context;
   hello_context.set_deadline(absl::ToChronoTime(absl::Now() + o.hello_timeout));
   AddPeerToken(&hello_context, o.token);
+  AddCoordinatorId(&hello_context, o.coordinator);
   const grpc::Status hello_status =
       stub->Hello(&hello_context, hello, &peer);
   if (!hello_status.ok()) {
@@ -85,7 +86,7 @@ absl::StatusOr<std::unique_ptr<DownstreamLink>> DownstreamLink::Connect(
     why_not_unix = "the next worker offers no Unix socket";
   } else {
     absl::StatusOr<std::unique_ptr<UnixChunkSender>> unix_sender =
-        UnixChunkSender::Connect(peer.unix_socket(), o.token, o.hello_timeout);
+        UnixChunkSender::Connect(peer.unix_socket(), o.token, o.coordinator, o.hello_timeout);
     if (unix_sender.ok()) {
       link->sender_ = *std::move(unix_sender);
       link->description_ = "unix socket";
@@ -94,7 +95,7 @@ absl::StatusOr<std::unique_ptr<DownstreamLink>> DownstreamLink::Connect(
     }
   }
   if (link->sender_ == nullptr) {
-    link->sender_ = std::make_unique<GrpcChunkSender>(channel, o.token);
+    link->sender_ = std::make_unique<GrpcChunkSender>(channel, o.token, o.coordinator);
     if (!why_not_unix.empty()) link->description_ = absl::StrCat("grpc (", why_not_unix, ")");
   }
   link->ack_thread_ = std::thread([l = link.get()] { l->ReadAcks(); });

@@ -55,6 +55,7 @@ class DownstreamLink {
     absl::Duration hello_timeout = absl::Seconds(5);
     std::function<void(const absl::Status&)> on_broken;
     std::string token;  // the shared secret the next stage expects, if any
+    std::string coordinator;  // the lease id of the coordinator this chain serves
     std::optional<TlsFiles> tls;  // mutual TLS to the next stage, if set
     bool try_unix_socket = false;  // TRANSPORT_AUTO
   };

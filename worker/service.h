@@ -50,6 +50,7 @@
 #include "proto/tls.h"
 #include "transport/chunk_stream.h"
 #include "transport/unix_chunk_stream.h"
+#include "worker/coordinator_lease.h"
 #include "worker/downstream_link.h"
 #include "worker/latency_window.h"
 #include "worker/results_queue.h"
@@ -76,10 +77,11 @@ struct WorkerOptions {
   // Also take activation streams on an abstract Unix socket, named in Hello,
   // from stages on this host (ConnectDownstream's TRANSPORT_AUTO).
   bool unix_socket = true;
-  // A coordinator polls Health twice a second. After this long without any
-  // call from it (it was killed, or its host is gone), the stage frees every
-  // sequence it holds, keeping the stage loaded for the next coordinator
-  // (--coordinator-timeout). Zero: never.
+  // The worker serves one coordinator at a time (worker.proto, "Lease"),
+  // which polls Health twice a second. After this long without a call from
+  // it (it was killed, or its host is gone), its lease ends and the stage
+  // frees every sequence it holds, keeping the stage loaded for the next
+  // coordinator (--coordinator-timeout). Zero: never.
   std::chrono::milliseconds coordinator_timeout{10000};
 };
 
@@ -118,6 +120,8 @@ class WorkerService final : public v1::Worker::Service {
   grpc::Status Stats(grpc::ServerContext* context,
                      const v1::StatsRequest* request,
                      v1::StatsResponse* response) override;
+  grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
+                       v1::ReleaseResponse* response) override;
 
  private:
   struct Budget {
@@ -129,7 +133,16 @@ class WorkerService final : public v1::Worker::Service {
   absl::Status LoadStageImpl(const v1::LoadStageRequest& request,
                              v1::LoadStageResponse* response);
   absl::Status ConnectImpl(const v1::ConnectDownstreamRequest& request,
+                           const std::string& coordinator,
                            v1::ConnectDownstreamResponse* response);
+  // The token, then the lease: a call that changes the stage or its
+  // sequences takes it (`take_lease`), one that reads only keeps it alive
+  // for its holder.
+  grpc::Status Admit(const grpc::ServerContext* context, bool take_lease);
+  // Coordinator `id` takes the lease; drops what a previous one left.
+  absl::Status TakeLease(const std::string& id);
+  // Frees every sequence of the stage and ends its upstream stream.
+  void DropSequences(const std::string& why);
   // Makes `stream` the upstream (cancelling the one before) and serves it.
   absl::Status ServeStream(ChunkReceiver& stream, std::function<void()> cancel);
   absl::Status ServeUpstream(ChunkReceiver& stream);
@@ -140,9 +153,8 @@ class WorkerService final : public v1::Worker::Service {
   absl::StatusOr<std::shared_ptr<ServedStage>> ReadyStage() const;
   void OnLinkBroken(uint64_t generation, const absl::Status& status);
   void Log(const std::string& line) const;
-  // A coordinator's call arrived (see WorkerOptions::coordinator_timeout).
-  void HeardFromCoordinator();
-  // Frees the sequences of a coordinator that went silent; its own thread.
+  // Ends the lease of a coordinator that went silent and frees its
+  // sequences; its own thread.
   void WatchCoordinator();
 
   const WorkerOptions options_;
@@ -150,7 +162,7 @@ class WorkerService final : public v1::Worker::Service {
   const std::chrono::steady_clock::time_point started_;
   ResultsQueue results_;
   std::unique_ptr<UnixChunkListener> unix_listener_;  // none when it could not start
-  std::atomic<int64_t> last_coordinator_call_ns_{0};  // steady clock
+  CoordinatorLease lease_;
   absl::Mutex watch_mu_;
   bool watch_stop_ ABSL_GUARDED_BY(watch_mu_) = false;
   std::thread watch_thread_;

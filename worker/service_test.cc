@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proto/peer_token.h"
 #include "worker/service_test_support.h"
 
 namespace layerpool::service_test {
@@ -116,6 +117,47 @@ TEST_F(WorkerServiceTest, TheSameLoadStageKeepsTheStage) {
   v1::LoadStageResponse other;
   ASSERT_TRUE(front_.Load(0, 1, 0, &other, again.content_hash()).ok());
   EXPECT_FALSE(other.reused());
+}
+
+// A worker serves one coordinator (worker.proto, "Lease"): its id reaches
+// the next stage with the activations, another coordinator is refused
+// where it would change anything, and Release hands the worker over.
+TEST_F(WorkerServiceTest, ALeasedWorkerServesItsCoordinatorOnly) {
+  const std::string a = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+  const std::string b = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+  front_.coordinator = back_.coordinator = a;
+  for (v1::Transport transport : {v1::TRANSPORT_GRPC, v1::TRANSPORT_AUTO}) {
+    StartPipeline(v1::ELEMENT_TYPE_F32, transport);
+    // The back stage refuses a stream that does not carry A's id.
+    EXPECT_EQ(Generate(8), ReferenceTokens(8)) << "transport " << transport;
+  }
+
+  for (const std::string& other : {b, std::string()}) {
+    SCOPED_TRACE(other.empty() ? "no lease id" : "coordinator B");
+    front_.coordinator = other;
+    const grpc::Status load = front_.Load(0, 1, 0);
+    EXPECT_EQ(load.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_THAT(load.error_message(), HasSubstr("serves another coordinator (aaaaaaaa"));
+    EXPECT_EQ(front_.Connect(back_.address).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    Upstream up(front_);
+    (void)up.Send(TokenChunk(1, 7, 0, kPrompt), /*expect_ack=*/false);
+    EXPECT_EQ(up.End().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(front_.Health().state(), v1::STAGE_STATE_READY) << "Health answers anyone";
+  }
+
+  auto release = [this](const std::string& id) {
+    grpc::ClientContext context;
+    AddCoordinatorId(&context, id);
+    v1::ReleaseResponse response;
+    EXPECT_TRUE(front_.stub->Release(&context, {}, &response).ok());
+    return response.released();
+  };
+  EXPECT_FALSE(release(b)) << "only the holder releases";
+  EXPECT_TRUE(release(a));
+  front_.coordinator = b;
+  v1::LoadStageResponse loaded;
+  ASSERT_TRUE(front_.Load(0, 1, 0, &loaded).ok());
+  EXPECT_TRUE(loaded.reused()) << "B takes over the stage A left loaded";
 }
 
 TEST_F(WorkerServiceTest, LoadStageChecksTheFileAndTheRequest) {

@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/gguf/gguf.h"
+#include "proto/peer_token.h"
 #include "proto/version.h"
 #include "tests/support/shared_data.h"
 #include "worker/service.h"
@@ -73,6 +74,7 @@ struct Worker {
                     v1::LoadStageResponse* response = nullptr) {
     v1::LoadStageResponse ignored;
     grpc::ClientContext context;
+    Prepare(&context);
     return stub->LoadStage(&context, request, response ? response : &ignored);
   }
   grpc::Status Connect(const std::string& next,
@@ -85,6 +87,7 @@ struct Worker {
     request.set_transport(transport);
     v1::ConnectDownstreamResponse response;
     grpc::ClientContext context;
+    Prepare(&context);
     grpc::Status status = stub->ConnectDownstream(&context, request, &response);
     if (link != nullptr) *link = response.link();
     return status;
@@ -92,10 +95,15 @@ struct Worker {
   v1::HealthResponse Health() {
     v1::HealthResponse response;
     grpc::ClientContext context;
+    Prepare(&context);
     EXPECT_TRUE(stub->Health(&context, {}, &response).ok());
     return response;
   }
 
+  // Adds the coordinator's lease id, when the test gave one.
+  void Prepare(grpc::ClientContext* context) const { AddCoordinatorId(context, coordinator); }
+
+  std::string coordinator;  // lease id on every call; empty: none
   std::unique_ptr<WorkerService> service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -107,6 +115,7 @@ struct Worker {
 struct Upstream {
   explicit Upstream(Worker& w) {
     context.set_deadline(Deadline());
+    w.Prepare(&context);
     stream = w.stub->Activations(&context);
   }
   // Sends one chunk and, when `expect_ack`, waits for its ack.
@@ -231,6 +240,7 @@ class WorkerServiceTest : public ::testing::Test {
                                 const v1::SamplingParams& sampling = Greedy()) {
     grpc::ClientContext results_context;
     results_context.set_deadline(Deadline());
+    back_.Prepare(&results_context);
     auto results = back_.stub->Results(&results_context, {});
     Upstream up(front_);
     std::vector<int32_t> out;
@@ -270,6 +280,7 @@ class WorkerServiceTest : public ::testing::Test {
       free.add_seq_ids(seq_id);
       v1::FreeSequenceResponse freed;
       grpc::ClientContext context;
+      w->Prepare(&context);
       EXPECT_TRUE(w->stub->FreeSequence(&context, free, &freed).ok());
       held += freed.freed();
     }

@@ -31,6 +31,7 @@ int RunServe(std::span<char* const> args) {
   std::string workers, spares, listen = "127.0.0.1:50050";
   int64_t max_queue = 64;
   double replay_budget_s = 2;
+  double replan_after_s = 10;
   FlagSet flags(
       "serve --model FILE.gguf --workers HOST:PORT,... [--split auto|N,N,... | "
       "--tensor-split R,R,...] [--listen HOST:PORT]",
@@ -52,6 +53,11 @@ int RunServe(std::span<char* const> args) {
                "restarted or woken, or a spare): when it does, they are replayed and carry on\n"
                "unchanged; past it they end with 503/UNAVAILABLE (recovery goes on). Raise it\n"
                "for machines that reboot");
+  flags.Double("replan-after", "SECONDS", &replan_after_s,
+               "when a failed stage has been down this long and neither its worker nor a\n"
+               "spare took it back, plan the layers again, by free memory, over the workers\n"
+               "that answer (each loads its new range; requests wait or are replayed as\n"
+               "above). 0: never");
   flags.String("listen", "HOST:PORT", &listen, "address of the public API");
   flags.Int("max-queue", "N", &max_queue,
             "requests waiting for a free sequence slot before new ones are refused");
@@ -73,6 +79,11 @@ int RunServe(std::span<char* const> args) {
     return 2;
   }
   options.replay_budget = absl::Seconds(replay_budget_s);
+  if (!(replan_after_s >= 0 && replan_after_s <= 24 * 3600)) {
+    std::cerr << "error: --replan-after must be between 0 and 86400 seconds\n";
+    return 2;
+  }
+  options.replan_after = absl::Seconds(replan_after_s);
   options.max_queue = static_cast<int>(max_queue);
   options.log = [](const std::string& line) { std::cerr << line << "\n"; };
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/human_bytes.h"
 #include "base/status_macros.h"
 #include "model/layout/stage_layout.h"
 #include "proto/convert.h"
@@ -49,6 +50,29 @@ absl::Status LoadPlannedStage(const ChainConfig& config, const StagePlan& s, int
   load.set_rope_freq_scale(config.rope_freq_scale);
   load.set_ntk_alpha(config.ntk_alpha);
   return link.LoadStage(load);
+}
+
+absl::Status LoadPlannedStages(const ChainConfig& config, const std::vector<StagePlan>& plan,
+                               const std::vector<std::shared_ptr<WorkerLink>>& stages) {
+  std::vector<absl::Status> loaded(plan.size());
+  std::vector<std::thread> loaders;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    Log(config, absl::StrFormat("loading %s: layers [%d, %d]", StageName(i, *stages[i]),
+                                plan[i].first_layer, plan[i].end_layer - 1));
+    loaders.emplace_back([&, i] {
+      loaded[i] = LoadPlannedStage(config, plan[i], static_cast<int>(i), *stages[i]);
+    });
+  }
+  for (std::thread& t : loaders) t.join();
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    LP_RETURN_IF_ERROR(loaded[i], StageName(i, *stages[i]));
+    const v1::LoadStageResponse& r = stages[i]->loaded();
+    Log(config, absl::StrFormat("%s ready: weights %s, KV cache %s, %.0f ms%s",
+                                StageName(i, *stages[i]), HumanBytes(r.weight_bytes()),
+                                HumanBytes(r.kv_cache_bytes()), r.load_ms(),
+                                r.reused() ? " (kept from before)" : ""));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<Chain>> Chain::Connect(
@@ -149,6 +173,37 @@ absl::StatusOr<std::unique_ptr<Chain>> Chain::Rebuild(const ChainConfig& config,
     stages.push_back(std::move(taken));
     plan.push_back(failed.plan(i));
   }
+  return Connect(config, generation, std::move(stages), std::move(plan), std::move(callbacks));
+}
+
+absl::StatusOr<std::unique_ptr<Chain>> Chain::Replan(const ChainConfig& config,
+                                                     uint64_t generation, const Chain& failed,
+                                                     const std::vector<std::string>& candidates,
+                                                     Callbacks callbacks) {
+  PlanRequest request = config.replan;
+  request.workers.clear();
+  std::vector<std::shared_ptr<WorkerLink>> links;
+  for (const std::string& address : candidates) {
+    absl::StatusOr<std::unique_ptr<WorkerLink>> link = WorkerLink::Connect(
+        address, config.token, config.tls, config.connect_timeout, /*wait_for_ready=*/false);
+    if (!link.ok()) continue;
+    uint64_t free = (*link)->hello().free_memory_bytes();
+    for (int i = 0; i < failed.size(); ++i) {
+      if (failed.stage(i).address() == address) free += failed.stage(i).loaded().bytes_used();
+    }
+    request.workers.push_back({address, free});
+    links.push_back(*std::move(link));
+  }
+  if (links.empty()) {
+    return absl::UnavailableError("no worker answers to take the model's layers");
+  }
+  LP_ASSIGN_OR_RETURN(std::vector<StagePlan> plan, PlanSplit(request),
+                      "planning the split again over the ", links.size(), " workers that answer");
+  Log(config, absl::StrCat("planning the split again over the workers that answer:\n",
+                           DescribePlan(plan, request)));
+  std::vector<std::shared_ptr<WorkerLink>> stages;
+  for (const StagePlan& s : plan) stages.push_back(links[s.worker]);
+  LP_RETURN_IF_ERROR(LoadPlannedStages(config, plan, stages));
   return Connect(config, generation, std::move(stages), std::move(plan), std::move(callbacks));
 }
 

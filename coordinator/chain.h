@@ -53,12 +53,21 @@ struct ChainConfig {
   // How long a worker may take to answer Hello in a Rebuild: one that
   // stalled must not hold up its spare for long.
   absl::Duration connect_timeout = absl::Seconds(1);
+  // What Replan plans with: the model's costs, context, sequences and
+  // scratch, as the first plan had them; its workers are filled in there.
+  PlanRequest replan;
   std::function<void(const std::string&)> log;  // may be empty
 };
 
 // Loads stage `index` of `plan` on `link`.
 [[nodiscard]] absl::Status LoadPlannedStage(const ChainConfig& config, const StagePlan& plan,
                                             int index, WorkerLink& link);
+
+// Loads every stage of `plan` at once, stage i on stages[i] (each worker
+// reads its own disk), logging each; the first failure, naming its stage.
+[[nodiscard]] absl::Status LoadPlannedStages(const ChainConfig& config,
+                                             const std::vector<StagePlan>& plan,
+                                             const std::vector<std::shared_ptr<WorkerLink>>& stages);
 
 // "stage 1 (worker host:port)".
 std::string StageName(int index, const WorkerLink& link);
@@ -87,6 +96,16 @@ class Chain {
       const ChainConfig& config, uint64_t generation, const Chain& failed,
       const std::vector<std::string>& home, const std::vector<std::string>& spares,
       Callbacks callbacks);
+
+  // A chain over a new split, for when `failed` lost a stage that no
+  // worker took back (Rebuild failed): the layers are planned again, by
+  // free memory, over those of `candidates` that answer, counting as free
+  // what the stage each holds from `failed` reserved (LoadStage replaces
+  // it). Unavailable when none answers; the planner's error when the model
+  // does not fit them.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Chain>> Replan(
+      const ChainConfig& config, uint64_t generation, const Chain& failed,
+      const std::vector<std::string>& candidates, Callbacks callbacks);
 
   ~Chain();  // closes the streams without reporting them broken
 

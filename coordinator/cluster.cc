@@ -12,9 +12,9 @@
 #include <thread>
 #include <variant>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/human_bytes.h"
@@ -123,6 +123,9 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
   request.layer_counts = options.layer_counts;
   request.ratios = options.ratios;
   LP_ASSIGN_OR_RETURN(std::vector<StagePlan> plan, PlanSplit(request));
+  cc.replan = request;  // a later plan is by memory, over whoever is left
+  cc.replan.layer_counts.clear();
+  cc.replan.ratios.clear();
   impl.Log(DescribePlan(plan, request));
   // Workers the plan leaves out (a 0 ratio) take no part.
   std::vector<std::shared_ptr<WorkerLink>> stages;
@@ -137,25 +140,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
     for (const std::shared_ptr<WorkerLink>& link : links) link->Release(absl::Seconds(1));
   };
 
-  // Load every stage at once: each reads its own disk.
-  std::vector<absl::Status> loaded(plan.size());
-  std::vector<std::thread> loaders;
-  for (size_t i = 0; i < plan.size(); ++i) {
-    impl.Log(absl::StrFormat("loading %s: layers [%d, %d]", StageName(i, *stages[i]),
-                             plan[i].first_layer, plan[i].end_layer - 1));
-    loaders.emplace_back([&, i] {
-      loaded[i] = LoadPlannedStage(cc, plan[i], static_cast<int>(i), *stages[i]);
-    });
-  }
-  for (std::thread& t : loaders) t.join();
-  for (size_t i = 0; i < loaded.size(); ++i) {
-    LP_RETURN_IF_ERROR(loaded[i], StageName(i, *stages[i]));
-    const v1::LoadStageResponse& r = stages[i]->loaded();
-    impl.Log(absl::StrFormat("%s ready: weights %s, KV cache %s, %.0f ms%s",
-                             StageName(i, *stages[i]), HumanBytes(r.weight_bytes()),
-                             HumanBytes(r.kv_cache_bytes()), r.load_ms(),
-                             r.reused() ? " (kept from before)" : ""));
-  }
+  LP_RETURN_IF_ERROR(LoadPlannedStages(cc, plan, stages));
   LP_ASSIGN_OR_RETURN(impl.chain, Chain::Connect(cc, impl.next_generation++, std::move(stages),
                                                  std::move(plan), impl.callbacks()));
   std::move(release).Cancel();

@@ -84,6 +84,10 @@ struct ClusterOptions {
   // How long requests in flight wait for a failed stage to be replaced
   // before they end with Unavailable (--replay-budget).
   absl::Duration replay_budget = absl::Seconds(2);
+  // When a failed stage has been down this long and neither its worker nor
+  // a spare took it back, the layers are planned again, by free memory,
+  // over the workers that answer (--replan-after); zero: never.
+  absl::Duration replan_after = absl::Seconds(10);
   // Progress lines ("loading stage 1 on ...") while starting; may be empty.
   std::function<void(const std::string&)> log;
 };

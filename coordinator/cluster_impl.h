@@ -59,7 +59,9 @@ struct Cluster::Impl {
   const Cluster* owner = nullptr;
   std::unique_ptr<gguf::GgufFile> file;  // the model's header
   ChainConfig chain_config;
-  std::vector<std::string> home;  // each stage's first worker
+  // Each stage's first worker: where it started, or where the split was
+  // last planned again. The recovery thread's after the start.
+  std::vector<std::string> home;
   v1::ModelDescription model;
 
   mutable std::mutex mu;
@@ -125,6 +127,7 @@ struct Cluster::Impl {
   void SpendReplayBudget(Scheduler& scheduler);
   void WatchHealth();
   void Recover();
+  std::vector<std::string> KnownWorkers(const Chain& chain) const;
 };
 
 }  // namespace layerpool

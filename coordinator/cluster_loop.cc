@@ -1,10 +1,12 @@
 // The Cluster's threads: the loop that owns the scheduler and the data
 // plane, the health check, and the recovery that builds a new chain after
 // a failure (see cluster.h).
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "coordinator/cluster_impl.h"
 #include "proto/convert.h"
 
@@ -221,6 +223,7 @@ void Cluster::Impl::Loop() {
       }
     } else if (auto* rec = std::get_if<RecoveredEvent>(&event)) {
       EndRecovery(std::move(rec->chain));
+      scheduler.SetStages(chain->size());
     }
 
     // Frees (finished, cancelled) reach every stage before a micro-batch
@@ -277,17 +280,58 @@ void Cluster::Impl::WatchHealth() {
   }
 }
 
+// Every worker this cluster knows, once each: those it started with, its
+// spares, and those of `chain`.
+std::vector<std::string> Cluster::Impl::KnownWorkers(const Chain& chain) const {
+  std::vector<std::string> known = options.workers;
+  known.insert(known.end(), options.spares.begin(), options.spares.end());
+  for (int i = 0; i < chain.size(); ++i) known.push_back(chain.stage(i).address());
+  std::vector<std::string> once;
+  for (const std::string& a : known) {
+    if (std::find(once.begin(), once.end(), a) == once.end()) once.push_back(a);
+  }
+  return once;
+}
+
 void Cluster::Impl::Recover() {
   std::unique_lock lock(mu);
   std::string last_error;
+  uint64_t down_generation = 0;  // the chain that broke, and since when
+  std::chrono::steady_clock::time_point down_since;
   while (true) {
     cv.wait(lock, [&] { return stopping || rebuild_from != nullptr; });
     if (stopping) return;
     std::shared_ptr<Chain> failed = rebuild_from;
     const uint64_t generation = next_generation++;
     lock.unlock();
+    if (failed->generation() != down_generation) {
+      down_generation = failed->generation();
+      down_since = std::chrono::steady_clock::now();
+    }
     absl::StatusOr<std::unique_ptr<Chain>> rebuilt =
         Chain::Rebuild(chain_config, generation, *failed, home, options.spares, callbacks());
+    const bool replan = options.replan_after > absl::ZeroDuration() &&
+                        std::chrono::steady_clock::now() - down_since >=
+                            absl::ToChronoNanoseconds(options.replan_after);
+    if (!rebuilt.ok() && replan) {
+      absl::StatusOr<std::unique_ptr<Chain>> replanned =
+          Chain::Replan(chain_config, generation, *failed, KnownWorkers(*failed), callbacks());
+      if (replanned.ok()) {
+        home.clear();
+        for (int i = 0; i < (*replanned)->size(); ++i) {
+          home.push_back((*replanned)->stage(i).address());
+        }
+        Log(absl::StrCat("recovery: no worker took the stage back within ",
+                         absl::FormatDuration(options.replan_after),
+                         " (--replan-after): the split is planned again over ", home.size(),
+                         " workers (", absl::StrJoin(home, ", "), ")"));
+        rebuilt = std::move(replanned);
+      } else {
+        rebuilt = absl::Status(rebuilt.status().code(),
+                               absl::StrCat(rebuilt.status().message(), "; ",
+                                            replanned.status().message()));
+      }
+    }
     if (rebuilt.ok()) {
       Post(RecoveredEvent{std::shared_ptr<Chain>(*std::move(rebuilt))});
       last_error.clear();

@@ -27,7 +27,13 @@ SchedulerOptions Clamp(SchedulerOptions o) {
 }  // namespace
 
 Scheduler::Scheduler(SchedulerOptions options)
-    : options_(Clamp(std::move(options))) {}
+    : inflight_follows_stages_(options.max_inflight <= 0),
+      options_(Clamp(std::move(options))) {}
+
+void Scheduler::SetStages(int n_stages) {
+  options_.n_stages = std::max(n_stages, 1);
+  if (inflight_follows_stages_) options_.max_inflight = options_.n_stages;
+}
 
 absl::Status Scheduler::Submit(uint64_t seq_id, std::vector<int32_t> prompt,
                                int64_t n_predict) {

@@ -189,6 +189,11 @@ class Scheduler {
   // are not. Queued requests stay queued.
   void Rewind();
 
+  // The chain now has `n_stages` stages (the split was planned again over
+  // the workers left); max_inflight follows unless the options fixed it.
+  // Call after Rewind, with nothing in flight.
+  void SetStages(int n_stages);
+
   // The micro-batches to send now, in order; empty when nothing is ready or
   // max_inflight are in flight.
   std::vector<MicroBatch> NextBatches();
@@ -231,6 +236,7 @@ class Scheduler {
   // flight.
   void Finish(uint64_t seq_id, FinishReason reason, absl::Status status);
 
+  const bool inflight_follows_stages_;  // options.max_inflight was 0
   SchedulerOptions options_;  // clamped
   uint64_t next_batch_id_ = 1;
   uint64_t next_admitted_ = 0;

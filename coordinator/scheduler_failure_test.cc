@@ -157,6 +157,26 @@ TEST(SchedulerTest, RewindReplaysEverySequenceUnchanged) {
   }
 }
 
+// The split planned again over fewer workers: after Rewind and
+// SetStages(1), one micro-batch at a time, and every sequence still equal
+// to its undisturbed run.
+TEST(SchedulerTest, FewerStagesAfterARewindMeansFewerMicroBatchesInFlight) {
+  Harness h(Opts(/*n_stages=*/3, /*n_ctx=*/64, /*max_sequences=*/3));
+  for (uint64_t id = 1; id <= 3; ++id) ASSERT_TRUE(h.sched.Submit(id, Prompt(4, id), 8).ok());
+  h.Pump();
+  EXPECT_EQ(h.sched.inflight(), 3);
+  h.sched.Rewind();
+  h.pipe.Reset();
+  h.sched.SetStages(1);
+  h.Drain();
+  h.Pump();
+  EXPECT_EQ(h.sched.inflight(), 1);
+  h.RunToIdle();
+  for (uint64_t id = 1; id <= 3; ++id) {
+    EXPECT_EQ(h.log[id].tokens, Reference(Prompt(4, id), 8, 64)) << "sequence " << id;
+  }
+}
+
 TEST(SchedulerTest, OnResultRejectsBadResultsWithoutChangingState) {
   Harness h(Opts(/*n_stages=*/1));
   ASSERT_TRUE(h.sched.Submit(1, Prompt(3, 1), 4).ok());

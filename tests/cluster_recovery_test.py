@@ -24,6 +24,11 @@ Cluster B (2 stages, one spare, the default budget of 2 s):
     a new coordinator then takes both over without a second load and gives
     the same tokens; stopped with SIGTERM, it releases them, and the next
     coordinator starts at once.
+Cluster C (3 stages 4,4,4, no spares, --replan-after 1, --replay-budget 30):
+  - stage 1's worker killed for good under two streams: after 1 s the split
+    is planned again over the two workers left, both streams equal their
+    undisturbed runs, and DescribeCluster shows two stages over all 12
+    layers.
 Prints each recovery as the coordinator logged it (failure noticed to
 chain back).
 Usage: cluster_recovery_test.py LAYERPOOL SHARED_DIR PROTO_DIR"""
@@ -50,10 +55,10 @@ def worker(port, *extra):
     return procs.start(["worker", "--listen", f"127.0.0.1:{port}", "--threads", "1", *extra])[0]
 
 
-def serve(ports, *extra):
+def serve(ports, *extra, split="6,6"):
     serve_process, address = procs.start(["serve", "--model", model, "--listen", "127.0.0.1:0", "--ctx", "512",
                               "--workers", ",".join(f"127.0.0.1:{p}" for p in ports),
-                              "--split", "6,6", *extra])
+                              "--split", split, *extra])
     return serve_process, pb_grpc.InferenceStub(grpc.insecure_channel(address))
 
 
@@ -236,6 +241,34 @@ try:
     c.check("stopped with SIGTERM, it released them: the next coordinator serves at once",
             generate(api, prompts[2]) == before and time.monotonic() - started < 5,
             f"{time.monotonic() - started:.1f} s")
+
+    # ------------------------------------------------------------ cluster C
+    ports = [free_port(), free_port(), free_port()]
+    workers = [worker(p) for p in ports]
+    serve_c3, api = serve(ports, "--replay-budget", "30", "--replan-after", "1", split="4,4,4")
+    alone = [generate(api, p) for p in prompts[:2]]
+
+    def kill_middle():
+        os.kill(workers[1].pid, signal.SIGKILL)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(generate, api, prompts[0], kill_middle, 10),
+                pool.submit(generate, api, prompts[1])]
+        together = [r.result() for r in runs]
+    for p, a, t in zip(prompts, alone, together):
+        c.check(f"stage 1 gone for good, the split planned again: {p!r} equals its "
+                "undisturbed run", t == a, f"{len(t)} tokens")
+    d = describe(api)
+    left = [f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[2]}"]
+    c.check("DescribeCluster: two stages on the two workers left, covering all 12 layers",
+            [s.worker_address for s in d.stages] == left
+            and d.stages[0].layers.first == 0 and d.stages[-1].layers.last == 11
+            and d.stages[0].layers.last + 1 == d.stages[1].layers.first,
+            str(d.stages))
+    recoveries(serve_c3, "C (stage 1 of 3 gone for good, split planned again)")
+    with open(serve_c3.log_path) as f:
+        replanned = [line.strip() for line in f if "planned again over 2 workers" in line]
+    c.check("the coordinator says it planned the split again", len(replanned) == 1, replanned)
 finally:
     for name in procs.stop():
         c.check(f"{name} exits within 10 s of SIGTERM", False)

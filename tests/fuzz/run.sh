@@ -2,7 +2,8 @@
 # Fuzzes with libFuzzer (clang-14, ASan + UBSan) for a bounded time each:
 # the GGUF reader, seeded with the hand-made valid and corrupt files of
 # gguf_cases.cc, then what the network and model files bring (activation
-# chunks into a worker, OpenAI request bodies, chat template sources;
+# chunks into a worker, OpenAI request bodies, chat template sources, the
+# sampling parameters of gRPC Generate requests driving a sampler;
 # wire_fuzz.cc), seeded by wire_corpus.cc.
 # Usage: tests/fuzz/run.sh [SECONDS]   (each; default 60; 0 skips)
 # A crash leaves its input as build-fuzz/crash-* and fails the run.
@@ -28,5 +29,5 @@ fuzz() {
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build-fuzz/ 2>&1 | tail -n 15
 }
 fuzz "the GGUF reader" gguf_fuzz gguf_corpus build-fuzz/corpus 8192
-fuzz "the wire (chunks, HTTP bodies, chat templates)" wire_fuzz wire_corpus build-fuzz/wire-corpus 4096
+fuzz "the wire (chunks, HTTP bodies, chat templates, Generate sampling)" wire_fuzz wire_corpus build-fuzz/wire-corpus 4096
 echo "fuzz: no crash"

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "layerpool/v1/inference.pb.h"
 #include "layerpool/v1/worker.pb.h"
 
 namespace {
@@ -91,5 +92,20 @@ int main(int argc, char** argv) {
         "{% set sys = m['content'] | trim %}{% else %}<|{{ m['role'] }}|>{{ m['content'] }}"
         "{% if loop.last and add_generation_prompt %}<|assistant|>{% endif %}{% endif %}"
         "{% endfor %}{{ messages | length }}{{ range(3) | join(',') }}{{ sys | default('') }}");
+
+  layerpool::v1::GenerateRequest generate;
+  generate.set_model("m");
+  generate.set_n_predict(5);
+  for (int t : {1, 7, 7, 30}) generate.mutable_prompt_tokens()->add_ids(t);
+  layerpool::v1::SamplingParams* s = generate.mutable_sampling();
+  s->set_temperature(0.8f);
+  s->set_top_k(12);
+  s->set_top_p(0.9f);
+  s->set_min_p(0.05f);
+  s->set_repeat_penalty(1.1f);
+  s->set_repeat_last_n(16);
+  s->set_seed(42);
+  s->set_n_probs(3);
+  Write(dir, "generate", 6, generate.SerializeAsString());
   return 0;
 }

@@ -11,7 +11,12 @@
 //   4     an OpenAI embeddings request body;
 //   5     a chat template's source (a GGUF's tokenizer.chat_template is
 //         untrusted too), rendered over a fixed conversation: the
-//         interpreter's step, output and depth limits must hold.
+//         interpreter's step, output and depth limits must hold;
+//   6     a gRPC GenerateRequest: its sampling parameters converted and
+//         validated as the coordinator does, then, when valid, a sampler
+//         built from them (as the last stage builds one from a chunk's
+//         SampleSpec) accepts its prompt tokens and samples a few tokens
+//         from fixed logits, skipping random draws as a replay does.
 
 #include <cstddef>
 #include <cstdint>
@@ -19,7 +24,10 @@
 #include <vector>
 
 #include "coordinator/http/openai.h"
+#include "layerpool/v1/inference.pb.h"
 #include "model/chat/chat_template.h"
+#include "model/sampling/sampler.h"
+#include "proto/convert.h"
 #include "worker/activation_chunks.h"
 
 namespace {
@@ -73,18 +81,41 @@ void RenderTemplate(const std::string& source) {
   (void)t->Apply(messages, /*add_generation_prompt=*/true);
 }
 
+void SampleAsRequested(const uint8_t* data, size_t size) {
+  v1::GenerateRequest request;
+  if (!request.ParseFromArray(data, static_cast<int>(size))) return;
+  absl::StatusOr<SamplingParams> params = SamplingFromProto(request.sampling());
+  if (!params.ok() || !ValidateSamplingParams(*params).ok()) return;
+  constexpr int kVocab = 32;
+  Sampler sampler(*params);
+  int accepted = 0;
+  for (int32_t t : request.prompt_tokens().ids()) {
+    if (t < 0 || t >= kVocab || ++accepted > 256) break;  // Generate refuses the others
+    sampler.Accept(t);
+  }
+  sampler.SkipRandom(request.n_predict() & 0xff);
+  std::vector<float> logits(kVocab);
+  for (int i = 0; i < kVocab; ++i) logits[i] = static_cast<float>((i * 7) % 11) - 5.0f;
+  for (int step = 0; step < 4; ++step) {
+    const int32_t token = sampler.Sample(logits);
+    if (token < 0 || token >= kVocab) __builtin_trap();  // a token outside the vocabulary
+    sampler.Accept(token);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string rest(reinterpret_cast<const char*>(data + 1), size - 1);
-  switch (data[0] % 6) {
+  switch (data[0] % 7) {
     case 0: FeedChunks(data + 1, size - 1, true); break;
     case 1: FeedChunks(data + 1, size - 1, false); break;
     case 2: ParseChat(rest); break;
     case 3: (void)layerpool::http::ParseCompletionRequest(rest, /*chat=*/false); break;
     case 4: (void)layerpool::http::ParseEmbeddingRequest(rest); break;
     case 5: RenderTemplate(rest); break;
+    case 6: SampleAsRequested(data + 1, size - 1); break;
   }
   return 0;
 }

@@ -16,6 +16,7 @@ packages=(
   curl   # the quickstart asks the HTTP API
   prometheus   # the HTTP test scrapes /metrics with a real Prometheus
   chromium   # the web page's browser test (driven by playwright-core from npm)
+  iproute2   # the link-cut test puts each worker in a network namespace
 )
 
 missing=()

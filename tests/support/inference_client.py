@@ -46,10 +46,12 @@ class Processes:
         self.lp, self.all = lp, []
         self.logs = tempfile.mkdtemp(prefix="lp_logs_")
 
-    def start(self, args):
-        """(process, address) once it printed 'listening on ADDRESS'."""
+    def start(self, args, prefix=()):
+        """(process, address) once it printed 'listening on ADDRESS'; `prefix`
+        runs it through another command (e.g. ip netns exec NS)."""
         log = open(os.path.join(self.logs, f"{len(self.all)}-{args[0]}.log"), "w")
-        p = subprocess.Popen([self.lp, *args], stdout=subprocess.PIPE, stderr=log, text=True)
+        p = subprocess.Popen([*prefix, self.lp, *args], stdout=subprocess.PIPE, stderr=log,
+                             text=True)
         p.log_path = log.name
         self.all.append(p)
         line = p.stdout.readline().strip()

@@ -204,6 +204,13 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartWorkerServer(
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessageBytes) +
                                    (1 << 20));
   builder.SetMaxSendMessageSize(static_cast<int>(kMaxMessageBytes) + (1 << 20));
+  // One peer cannot take the worker's memory with calls: every call holds
+  // one of at most kMaxWorkerThreads threads (past them, RESOURCE_EXHAUSTED),
+  // and one connection carries at most kMaxStreamsPerConnection at once.
+  grpc::ResourceQuota quota("layerpool-worker");
+  quota.SetMaxThreads(kMaxWorkerThreads);
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxStreamsPerConnection);
   // gRPC sets SO_REUSEPORT by default, which lets a second worker bind a
   // port that is already serving and silently share its traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

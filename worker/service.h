@@ -192,6 +192,12 @@ class WorkerService final : public v1::Worker::Service {
       ABSL_GUARDED_BY(stats_mu_);
 };
 
+// Limits on what callers can hold open on a worker's gRPC server: its
+// threads (each call in progress holds one; a coordinator needs a handful),
+// and streams per connection.
+inline constexpr int kMaxWorkerThreads = 64;
+inline constexpr int kMaxStreamsPerConnection = 32;
+
 // Starts a gRPC server for `service` on `address` ("host:port"; port 0
 // picks a free one) with the message limits the service announces, and
 // stores the bound port in *port. Unavailable when it cannot listen.

@@ -3,6 +3,7 @@
 // service_test_support.h).
 #include "worker/service.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <thread>
@@ -196,6 +197,45 @@ TEST_F(WorkerServiceTest, LoadStageChecksTheFileAndTheRequest) {
   ASSERT_TRUE(back_.Load(0, 1, 0, &loaded).ok());
   EXPECT_TRUE(front_.Load(0, 1, 0, nullptr, loaded.content_hash()).ok());
   EXPECT_EQ(front_.Health().state(), v1::STAGE_STATE_READY);
+}
+
+// A peer that opens stream after stream holds one: a newer Results
+// subscription (like a newer upstream Activations stream) ends the older
+// one, so 90 concurrent calls over three connections leave one open and the
+// worker answering. (Past that, the server's thread quota, kMaxWorkerThreads,
+// refuses calls with RESOURCE_EXHAUSTED.)
+TEST(WorkerServiceLimitsTest, APeerHoldsOneResultsStreamHoweverManyItOpens) {
+  Worker w;
+  ASSERT_TRUE(w.server);
+  constexpr int kChannels = 3, kPerChannel = 30;
+  std::vector<std::unique_ptr<v1::Worker::Stub>> stubs;
+  for (int i = 0; i < kChannels; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.channel_id", i);  // a connection each
+    stubs.push_back(v1::Worker::NewStub(
+        grpc::CreateCustomChannel(w.address, grpc::InsecureChannelCredentials(), args)));
+  }
+  std::vector<grpc::StatusCode> codes(kChannels * kPerChannel);
+  std::vector<std::thread> calls;
+  for (int i = 0; i < kChannels * kPerChannel; ++i) {
+    calls.emplace_back([&, i] {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+      auto reader = stubs[i % kChannels]->Results(&context, {});
+      v1::StepResult result;
+      while (reader->Read(&result)) {
+      }
+      codes[i] = reader->Finish().error_code();
+    });
+  }
+  for (std::thread& t : calls) t.join();
+  const int replaced =
+      static_cast<int>(std::count(codes.begin(), codes.end(), grpc::StatusCode::ABORTED));
+  const int held = static_cast<int>(
+      std::count(codes.begin(), codes.end(), grpc::StatusCode::DEADLINE_EXCEEDED));
+  EXPECT_EQ(held, 1) << "only the newest stream stays open until its deadline";
+  EXPECT_EQ(replaced, kChannels * kPerChannel - 1);
+  EXPECT_EQ(w.Health().state(), v1::STAGE_STATE_UNSPECIFIED) << "it answers as before";
 }
 
 TEST(WorkerServiceMemoryTest, TooSmallALimitNamesTheShortfall) {

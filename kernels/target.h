@@ -21,6 +21,17 @@
 #ifndef LAYERPOOL_KERNELS_TARGET_H_
 #define LAYERPOOL_KERNELS_TARGET_H_
 
+#if defined(__clang__)
+// Clang has no GCC target pragmas; an attribute pushed over the region does
+// the same (the fuzz build, tests/fuzz/run.sh, uses clang). One literal
+// each, as _Pragma wants.
+#define LAYERPOOL_BEGIN_AVX2 \
+  _Pragma("clang attribute push (__attribute__((target(\"avx2,fma,f16c\"))), apply_to = function)")
+#define LAYERPOOL_END_AVX2 _Pragma("clang attribute pop")
+#define LAYERPOOL_BEGIN_AVX512 \
+  _Pragma("clang attribute push (__attribute__((target(\"avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c\"))), apply_to = function)")
+#define LAYERPOOL_END_AVX512 _Pragma("clang attribute pop")
+#else
 #define LAYERPOOL_BEGIN_AVX2 \
   _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,f16c\")")
 #define LAYERPOOL_END_AVX2 _Pragma("GCC pop_options")
@@ -34,5 +45,6 @@
   _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
 #define LAYERPOOL_END_AVX512 \
   _Pragma("GCC diagnostic pop") _Pragma("GCC pop_options")
+#endif
 
 #endif  // LAYERPOOL_KERNELS_TARGET_H_

@@ -1,5 +1,9 @@
 #include "kernels/vec_dot.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -90,9 +94,12 @@ const Table& TableFor(CpuIsa isa) {
 CpuIsa Detect() {
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
+  // F16C from CPUID leaf 1 itself: clang 14's __builtin_cpu_supports does
+  // not know the name.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
   const bool avx2 = __builtin_cpu_supports("avx2") &&
-                    __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c");
+                    __builtin_cpu_supports("fma") && f16c;
   const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
                       __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512dq") &&

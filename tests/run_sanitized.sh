@@ -20,4 +20,4 @@ cmake --build build-asan -j"$(nproc)"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1"
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" \
-  -R "${1:-unix_chunk_stream|worker_service|scheduler|cluster_split|cluster_access|cli_worker|grpc_client}"
+  -R "${1:-unix_chunk_stream|worker_service|scheduler|cluster_split|cluster_access|cluster_recovery|cli_worker|grpc_client}"

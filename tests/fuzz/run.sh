@@ -4,7 +4,8 @@
 # gguf_cases.cc, then what the network and model files bring (activation
 # chunks into a worker, OpenAI request bodies, chat template sources, the
 # sampling parameters of gRPC Generate requests driving a sampler;
-# wire_fuzz.cc), seeded by wire_corpus.cc.
+# wire_fuzz.cc), seeded by wire_corpus.cc, and LoadStage requests into a
+# worker's checks and stage loading (stage_load_fuzz.cc).
 # Usage: tests/fuzz/run.sh [SECONDS]   (each; default 60; 0 skips)
 # A crash leaves its input as build-fuzz/crash-* and fails the run.
 set -euo pipefail
@@ -18,7 +19,8 @@ fi
 
 CC=clang-14 CXX=clang++-14 cmake -G Ninja -S . -B build-fuzz \
   -DLAYERPOOL_FUZZ=ON -DLAYERPOOL_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-fuzz --target gguf_fuzz gguf_corpus wire_fuzz wire_corpus
+cmake --build build-fuzz --target gguf_fuzz gguf_corpus wire_fuzz wire_corpus \
+  stage_load_fuzz stage_load_corpus
 
 # fuzz WHAT TARGET CORPUS_MAKER CORPUS MAX_LEN
 fuzz() {
@@ -30,4 +32,5 @@ fuzz() {
 }
 fuzz "the GGUF reader" gguf_fuzz gguf_corpus build-fuzz/corpus 8192
 fuzz "the wire (chunks, HTTP bodies, chat templates, Generate sampling)" wire_fuzz wire_corpus build-fuzz/wire-corpus 4096
+fuzz "LoadStage requests" stage_load_fuzz stage_load_corpus build-fuzz/stage-load-corpus 1024
 echo "fuzz: no crash"

@@ -101,15 +101,16 @@ absl::StatusOr<std::unique_ptr<Chain>> Chain::Connect(
     }
   }
   Chain* c = chain.get();
-  c->stages_.back()->Authorize(&c->results_context_);
-  c->results_ = c->stages_.back()->stub().Results(&c->results_context_, v1::ResultsRequest());
+  c->results_ = c->stages_.back()->OpenResults(config.stage_links == v1::TRANSPORT_AUTO);
   LP_ASSIGN_OR_RETURN(c->to_first_,
                       c->stages_.front()->OpenActivations(
                           [c](const absl::Status& st) {
                             if (!c->closing_) c->callbacks_.on_broken(c->generation_, st);
                           },
                           config.stage_links == v1::TRANSPORT_AUTO));
-  Log(config, absl::StrCat("sends tokens to ", c->StageName(0), " over ", c->to_first_->kind()));
+  Log(config, absl::StrCat("sends tokens to ", c->StageName(0), " over ", c->to_first_->kind(),
+                           ", takes results from ", c->StageName(n - 1), " over ",
+                           c->results_->kind()));
   c->results_thread_ = std::thread([c] { c->ReadResults(); });
   return chain;
 }
@@ -218,7 +219,7 @@ void Chain::ReleaseWorkers(absl::Duration timeout) {
 
 Chain::~Chain() {
   closing_ = true;
-  results_context_.TryCancel();
+  if (results_) results_->Cancel();
   if (to_first_) to_first_->Close();
   if (results_thread_.joinable()) results_thread_.join();
 }
@@ -226,7 +227,7 @@ Chain::~Chain() {
 void Chain::ReadResults() {
   v1::StepResult r;
   while (results_->Read(&r)) callbacks_.on_result(generation_, std::move(r));
-  const absl::Status st = FromGrpc(results_->Finish());
+  const absl::Status st = results_->Finish();
   if (closing_) return;
   callbacks_.on_broken(generation_,
                        absl::UnavailableError(absl::StrCat(

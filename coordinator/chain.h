@@ -33,6 +33,7 @@
 #include "model/hparams/hparams.h"
 #include "model/quant/types.h"
 #include "proto/tls.h"
+#include "transport/result_stream.h"
 
 namespace layerpool {
 
@@ -138,8 +139,7 @@ class Chain {
   std::vector<StagePlan> plan_;
   Callbacks callbacks_;
   std::unique_ptr<ActivationSender> to_first_;
-  grpc::ClientContext results_context_;
-  std::unique_ptr<grpc::ClientReader<v1::StepResult>> results_;
+  std::unique_ptr<ResultSource> results_;
   std::atomic<bool> closing_{false};
   std::thread results_thread_;
 };

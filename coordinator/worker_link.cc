@@ -224,6 +224,15 @@ void WorkerLink::FreeLoop() {
   }
 }
 
+std::unique_ptr<ResultSource> WorkerLink::OpenResults(bool try_unix_socket) {
+  if (try_unix_socket && !hello_.unix_socket().empty()) {
+    absl::StatusOr<std::unique_ptr<UnixResultSource>> local = UnixResultSource::Connect(
+        hello_.unix_socket(), token_, ThisCoordinatorId(), absl::Seconds(5));
+    if (local.ok()) return *std::move(local);
+  }
+  return std::make_unique<GrpcResultSource>(channel_, token_, ThisCoordinatorId());
+}
+
 absl::StatusOr<std::unique_ptr<ActivationSender>> WorkerLink::OpenActivations(
     std::function<void(const absl::Status&)> on_error, bool try_unix_socket) {
   std::unique_ptr<ChunkSender> stream;

@@ -24,6 +24,7 @@
 #include "layerpool/v1/worker.grpc.pb.h"
 #include "proto/tls.h"
 #include "transport/chunk_stream.h"
+#include "transport/result_stream.h"
 
 namespace layerpool {
 
@@ -100,6 +101,9 @@ class WorkerLink {
   void Release(absl::Duration timeout);
   // Adds the token and the lease id to a call to this worker.
   void Authorize(grpc::ClientContext* context) const;
+  // The last stage's results: over the worker's Unix socket when
+  // `try_unix_socket` and it is on this host, else its Results stream.
+  [[nodiscard]] std::unique_ptr<ResultSource> OpenResults(bool try_unix_socket);
   // Over the worker's Unix socket when `try_unix_socket` and it is on this
   // host (its Hello names one that accepts us), else over gRPC.
   [[nodiscard]] absl::StatusOr<std::unique_ptr<ActivationSender>> OpenActivations(

@@ -21,4 +21,14 @@ absl::Status GrpcChunkSender::Finish() { return FromGrpc(stream_->Finish()); }
 
 void GrpcChunkSender::Cancel() { context_.TryCancel(); }
 
+GrpcResultSource::GrpcResultSource(const std::shared_ptr<grpc::Channel>& channel,
+                                   const std::string& token, const std::string& coordinator)
+    : stub_(v1::Worker::NewStub(channel)) {
+  AddPeerToken(&context_, token);
+  AddCoordinatorId(&context_, coordinator);
+  reader_ = stub_->Results(&context_, v1::ResultsRequest());
+}
+
+absl::Status GrpcResultSource::Finish() { return FromGrpc(reader_->Finish()); }
+
 }  // namespace layerpool

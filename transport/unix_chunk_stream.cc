@@ -18,11 +18,23 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/secret_file.h"
+#include "base/status_macros.h"
 
 namespace layerpool {
 namespace {
 
-enum FrameType : uint32_t { kHello = 1, kStatus = 2, kChunk = 3, kAck = 4 };
+enum FrameType : uint32_t {
+  kHello = 1,
+  kStatus = 2,
+  kChunk = 3,
+  kAck = 4,
+  kResult = 5,
+  kResultsHello = 6,
+};
+
+// A StepResult carries at most a micro-batch's tokens, logprobs and pooled
+// embeddings.
+constexpr uint32_t kMaxResultBytes = 64u << 20;
 
 struct FrameHeader {
   uint32_t length;
@@ -136,12 +148,11 @@ void SetReceiveTimeout(int fd, absl::Duration timeout) {
 
 // ---------------------------------------------------------------- sender
 
-absl::StatusOr<std::unique_ptr<UnixChunkSender>> UnixChunkSender::Connect(
-    const std::string& name, const std::string& token, const std::string& coordinator,
-    absl::Duration timeout) {
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return absl::InternalError(Errno("socket"));
-  std::unique_ptr<UnixChunkSender> sender(new UnixChunkSender(fd));
+// Connects `fd` (non-blocking, as socket() made it) to the listener `name`
+// and says `hello_type` with the token and lease id; the listener's verdict.
+absl::Status Greet(int fd, const std::string& name, uint32_t hello_type,
+                   const std::string& token, const std::string& coordinator,
+                   absl::Duration timeout) {
   sockaddr_un address;
   const socklen_t length = AbstractAddress(name, &address);
   if (connect(fd, reinterpret_cast<const sockaddr*>(&address), length) != 0) {
@@ -151,7 +162,7 @@ absl::StatusOr<std::unique_ptr<UnixChunkSender>> UnixChunkSender::Connect(
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   const std::string hello = coordinator.empty() ? token : absl::StrCat(token, "\n", coordinator);
-  if (!WriteFrame(fd, kHello, hello)) {
+  if (!WriteFrame(fd, hello_type, hello)) {
     return absl::UnavailableError(Errno("saying hello on the Unix socket"));
   }
   pollfd ready{fd, POLLIN, 0};
@@ -163,7 +174,16 @@ absl::StatusOr<std::unique_ptr<UnixChunkSender>> UnixChunkSender::Connect(
   absl::StatusOr<uint32_t> type = ReadFrame(fd, kMinPayloadLimit, &payload);
   if (!type.ok()) return absl::UnavailableError(type.status().message());
   if (*type != kStatus) return absl::UnavailableError("the Unix socket answered hello with no status");
-  if (absl::Status accepted = DecodeStatus(payload); !accepted.ok()) return accepted;
+  return DecodeStatus(payload);
+}
+
+absl::StatusOr<std::unique_ptr<UnixChunkSender>> UnixChunkSender::Connect(
+    const std::string& name, const std::string& token, const std::string& coordinator,
+    absl::Duration timeout) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return absl::InternalError(Errno("socket"));
+  std::unique_ptr<UnixChunkSender> sender(new UnixChunkSender(fd));
+  LP_RETURN_IF_ERROR(Greet(fd, name, kHello, token, coordinator, timeout));
   return sender;
 }
 
@@ -204,9 +224,41 @@ absl::Status UnixChunkSender::Finish() {
 
 void UnixChunkSender::Cancel() { shutdown(fd_, SHUT_RDWR); }
 
+absl::StatusOr<std::unique_ptr<UnixResultSource>> UnixResultSource::Connect(
+    const std::string& name, const std::string& token, const std::string& coordinator,
+    absl::Duration timeout) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return absl::InternalError(Errno("socket"));
+  std::unique_ptr<UnixResultSource> source(new UnixResultSource(fd));
+  LP_RETURN_IF_ERROR(Greet(fd, name, kResultsHello, token, coordinator, timeout));
+  return source;
+}
+
+UnixResultSource::~UnixResultSource() { close(fd_); }
+
+bool UnixResultSource::Read(v1::StepResult* result) {
+  absl::StatusOr<uint32_t> type = ReadFrame(fd_, kMaxResultBytes, &buffer_);
+  if (!type.ok()) {
+    final_status_ = type.status();
+  } else if (*type == kResult) {
+    if (result->ParseFromString(buffer_)) return true;
+    final_status_ = absl::InvalidArgumentError("a malformed StepResult on the Unix socket");
+  } else if (*type == kStatus) {
+    final_status_ = DecodeStatus(buffer_);
+  } else {
+    final_status_ =
+        absl::InvalidArgumentError(absl::StrCat("frame type ", *type, " on the Unix socket"));
+  }
+  return false;
+}
+
+absl::Status UnixResultSource::Finish() { return final_status_; }
+
+void UnixResultSource::Cancel() { shutdown(fd_, SHUT_RDWR); }
+
 // ---------------------------------------------------------------- receiver
 
-struct UnixChunkListener::Connection final : ChunkReceiver {
+struct UnixChunkListener::Connection final : ChunkReceiver, ResultSink {
   explicit Connection(int fd, uint32_t max_payload) : fd(fd), max_payload(max_payload) {}
   ~Connection() override { close(fd); }
 
@@ -236,12 +288,28 @@ struct UnixChunkListener::Connection final : ChunkReceiver {
   std::optional<std::chrono::steady_clock::time_point> sent_at() const override { return sent; }
   std::string coordinator() const override { return coordinator_id; }
 
+  bool Write(const v1::StepResult& result) override {
+    result.SerializeToString(&buffer);
+    return WriteFrame(fd, kResult, buffer);
+  }
+
+  // The coordinator sends nothing after its hello: anything readable is
+  // its end of the stream (or garbage, which ends it too).
+  bool Cancelled() override {
+    if (cancelled.load()) return true;
+    pollfd p{fd, POLLIN | POLLRDHUP, 0};
+    return poll(&p, 1, 0) == 1 && p.revents != 0;
+  }
+
   bool WriteAck(const v1::ActivationAck& ack) override {
     ack.SerializeToString(&buffer);
     return WriteFrame(fd, kAck, buffer);
   }
 
-  void Cancel() { shutdown(fd, SHUT_RDWR); }  // fd stays open until destruction
+  void Cancel() {  // fd stays open until destruction
+    cancelled.store(true);
+    shutdown(fd, SHUT_RDWR);
+  }
 
   const int fd;
   const uint32_t max_payload;
@@ -250,10 +318,11 @@ struct UnixChunkListener::Connection final : ChunkReceiver {
   std::string coordinator_id;  // from the hello, before the handler runs
   absl::Status error;  // why Read ended, when not the sender's close
   std::atomic<bool> done{false};
+  std::atomic<bool> cancelled{false};
 };
 
 absl::StatusOr<std::unique_ptr<UnixChunkListener>> UnixChunkListener::Start(
-    std::string token, uint32_t max_payload, Handler handler) {
+    std::string token, uint32_t max_payload, Handler handler, ResultsHandler results_handler) {
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(Errno("socket"));
   std::string name = RandomName();
@@ -266,18 +335,21 @@ absl::StatusOr<std::unique_ptr<UnixChunkListener>> UnixChunkListener::Start(
     return absl::InternalError(why);
   }
   std::unique_ptr<UnixChunkListener> listener(new UnixChunkListener(
-      fd, std::move(name), std::move(token), max_payload, std::move(handler)));
+      fd, std::move(name), std::move(token), max_payload, std::move(handler),
+      std::move(results_handler)));
   listener->accept_thread_ = std::thread([l = listener.get()] { l->AcceptLoop(); });
   return listener;
 }
 
 UnixChunkListener::UnixChunkListener(int fd, std::string name, std::string token,
-                                     uint32_t max_payload, Handler handler)
+                                     uint32_t max_payload, Handler handler,
+                                     ResultsHandler results_handler)
     : fd_(fd),
       name_(std::move(name)),
       token_(std::move(token)),
       max_payload_(max_payload),
-      handler_(std::move(handler)) {}
+      handler_(std::move(handler)),
+      results_handler_(std::move(results_handler)) {}
 
 UnixChunkListener::~UnixChunkListener() {
   Stop();
@@ -343,8 +415,10 @@ void UnixChunkListener::Serve(const std::shared_ptr<Connection>& connection) {
   absl::Status accepted;
   if (!type.ok()) {
     accepted = type.status();
-  } else if (*type != kHello) {
+  } else if (*type != kHello && *type != kResultsHello) {
     accepted = absl::InvalidArgumentError("the first frame must be hello");
+  } else if (*type == kResultsHello && !results_handler_) {
+    accepted = absl::UnimplementedError("this Unix socket carries no results");
   } else {
     // "token" or "token\ncoordinator".
     const size_t newline = payload.find('\n');
@@ -356,7 +430,9 @@ void UnixChunkListener::Serve(const std::shared_ptr<Connection>& connection) {
     }
   }
   WriteFrame(fd, kStatus, EncodeStatus(accepted));
-  if (accepted.ok()) {
+  if (accepted.ok() && *type == kResultsHello) {
+    WriteFrame(fd, kStatus, EncodeStatus(results_handler_(*connection)));
+  } else if (accepted.ok()) {
     std::weak_ptr<Connection> weak = connection;
     absl::Status end = handler_(*connection, [weak] {
       if (std::shared_ptr<Connection> c = weak.lock()) c->Cancel();

@@ -1,6 +1,8 @@
 // Activation streams over a Unix stream socket, between two workers on one
-// host: a message costs one kernel wake-up of the thread that computes with
-// it, where gRPC's sync API wakes a poller thread and then a handler thread.
+// host (or from the coordinator into stage 0): a message costs one kernel
+// wake-up of the thread that computes with it, where gRPC's sync API wakes a
+// poller thread and then a handler thread. The last stage's results go to a
+// coordinator on its host the same way (UnixResultSource).
 //
 // The receiving worker listens on an abstract socket (Linux: no file, gone
 // with the process, scoped to the network namespace) named
@@ -24,6 +26,12 @@
 //           since its epoch: one host, one clock), then a serialized
 //           ActivationChunk
 //   ack     a serialized ActivationAck
+// A results stream is the same with the roles turned: the coordinator
+// connects and sends
+//   results-hello   like hello; the worker answers with a status, then
+//   result          worker -> coordinator: a serialized StepResult
+// and the worker's closing status. The coordinator sends nothing after its
+// hello; closing its end is how it leaves.
 // A payload over the limit, an unknown type or a malformed message ends
 // the stream with InvalidArgument, which the sender gets as its status.
 #ifndef LAYERPOOL_TRANSPORT_UNIX_CHUNK_STREAM_H_
@@ -42,6 +50,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "transport/chunk_stream.h"
+#include "transport/result_stream.h"
 
 namespace layerpool {
 
@@ -73,6 +82,29 @@ class UnixChunkSender final : public ChunkSender {
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
 };
 
+// The coordinator's end of a results stream from a last stage on its host.
+class UnixResultSource final : public ResultSource {
+ public:
+  // As UnixChunkSender::Connect, for the results of the worker listening
+  // on `name`.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<UnixResultSource>> Connect(
+      const std::string& name, const std::string& token, const std::string& coordinator,
+      absl::Duration timeout);
+  ~UnixResultSource() override;
+
+  bool Read(v1::StepResult* result) override;
+  absl::Status Finish() override;
+  void Cancel() override;
+  const char* kind() const override { return "unix socket"; }
+
+ private:
+  explicit UnixResultSource(int fd) : fd_(fd) {}
+
+  const int fd_;
+  std::string buffer_;
+  absl::Status final_status_;  // Read's thread, then Finish
+};
+
 class UnixChunkListener {
  public:
   // Serves one accepted stream, on a thread of its own; what it returns
@@ -81,11 +113,16 @@ class UnixChunkListener {
   // call after the handler has returned.
   using Handler =
       std::function<absl::Status(ChunkReceiver& receiver, std::function<void()> cancel)>;
+  // Serves one results subscription the same way; Stop() makes the sink's
+  // Cancelled() true.
+  using ResultsHandler = std::function<absl::Status(ResultSink& sink)>;
 
   // Listens on a fresh abstract name. Internal when the socket cannot be
-  // made. Payloads over `max_payload` bytes are refused.
+  // made. Payloads over `max_payload` bytes are refused. Without a
+  // `results_handler`, results streams are refused (Unimplemented).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<UnixChunkListener>> Start(
-      std::string token, uint32_t max_payload, Handler handler);
+      std::string token, uint32_t max_payload, Handler handler,
+      ResultsHandler results_handler = nullptr);
   // Stop()s.
   ~UnixChunkListener();
 
@@ -98,7 +135,7 @@ class UnixChunkListener {
  private:
   struct Connection;
   UnixChunkListener(int fd, std::string name, std::string token, uint32_t max_payload,
-                    Handler handler);
+                    Handler handler, ResultsHandler results_handler);
   void AcceptLoop();
   void Serve(const std::shared_ptr<Connection>& connection);
 
@@ -107,6 +144,7 @@ class UnixChunkListener {
   const std::string token_;
   const uint32_t max_payload_;
   const Handler handler_;
+  const ResultsHandler results_handler_;
   std::thread accept_thread_;
   std::atomic<bool> stopping_{false};
 

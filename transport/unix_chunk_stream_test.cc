@@ -127,6 +127,66 @@ TEST(UnixChunkStream, TheReceiverSeesTheSendersCoordinator) {
   }
 }
 
+TEST(UnixChunkStream, CarriesResultsThenTheWorkersStatus) {
+  const std::string coordinator = "0123456789abcdef0123456789abcdef";
+  std::string seen;
+  auto listener = UnixChunkListener::Start(
+      kToken, kLimit, Acker(0, absl::OkStatus()), [&seen](ResultSink& sink) -> absl::Status {
+        seen = sink.coordinator();
+        for (uint64_t id : {4u, 5u, 6u}) {
+          v1::StepResult result;
+          result.set_micro_batch_id(id);
+          result.add_tokens()->set_token(static_cast<int32_t>(100 + id));
+          if (!sink.Write(result)) return absl::OkStatus();
+        }
+        return absl::DataLossError("stage 1: gone");
+      });
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto source = UnixResultSource::Connect((*listener)->name(), kToken, coordinator,
+                                          absl::Seconds(5));
+  ASSERT_TRUE(source.ok()) << source.status();
+  for (uint64_t id : {4u, 5u, 6u}) {
+    v1::StepResult result;
+    ASSERT_TRUE((*source)->Read(&result));
+    EXPECT_EQ(result.micro_batch_id(), id);
+    ASSERT_EQ(result.tokens_size(), 1);
+    EXPECT_EQ(result.tokens(0).token(), static_cast<int32_t>(100 + id));
+  }
+  v1::StepResult result;
+  EXPECT_FALSE((*source)->Read(&result));
+  const absl::Status end = (*source)->Finish();
+  EXPECT_TRUE(absl::IsDataLoss(end)) << end;
+  EXPECT_EQ(end.message(), "stage 1: gone");
+  EXPECT_EQ(seen, coordinator);
+}
+
+TEST(UnixChunkStream, TheWorkerSeesTheCoordinatorLeaveItsResults) {
+  absl::Notification left;
+  auto listener = UnixChunkListener::Start(kToken, kLimit, Acker(0, absl::OkStatus()),
+                                           [&left](ResultSink& sink) -> absl::Status {
+                                             while (!sink.Cancelled()) {
+                                               std::this_thread::sleep_for(
+                                                   std::chrono::milliseconds(5));
+                                             }
+                                             left.Notify();
+                                             return absl::CancelledError("subscriber left");
+                                           });
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto source = UnixResultSource::Connect((*listener)->name(), kToken, "", absl::Seconds(5));
+  ASSERT_TRUE(source.ok()) << source.status();
+  EXPECT_FALSE(left.WaitForNotificationWithTimeout(absl::Milliseconds(100)));
+  source->reset();  // the coordinator closes its end
+  EXPECT_TRUE(left.WaitForNotificationWithTimeout(absl::Seconds(5)));
+}
+
+TEST(UnixChunkStream, AListenerWithoutResultsRefusesThem) {
+  auto listener = UnixChunkListener::Start(kToken, kLimit, Acker(0, absl::OkStatus()));
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto source = UnixResultSource::Connect((*listener)->name(), kToken, "", absl::Seconds(5));
+  ASSERT_FALSE(source.ok());
+  EXPECT_TRUE(absl::IsUnimplemented(source.status())) << source.status();
+}
+
 TEST(UnixChunkStream, AnUnknownNameIsUnavailable) {
   auto sender = UnixChunkSender::Connect("layerpool-nobody-listens-here", "", "",
                                          absl::Seconds(1));

@@ -25,8 +25,7 @@ uint64_t ResultsQueue::dropped() const {
   return dropped_;
 }
 
-grpc::Status ResultsQueue::Serve(grpc::ServerContext* context,
-                                 grpc::ServerWriter<v1::StepResult>* writer) {
+absl::Status ResultsQueue::Serve(ResultSink& sink) {
   uint64_t me;
   {
     absl::MutexLock lock(&mu_);
@@ -43,25 +42,21 @@ grpc::Status ResultsQueue::Serve(grpc::ServerContext* context,
       // cancellation does not signal this condition.
       while (!mu_.AwaitWithTimeout(absl::Condition(&ready),
                                    absl::Milliseconds(100))) {
-        if (context->IsCancelled()) {
-          return grpc::Status(grpc::StatusCode::CANCELLED, "subscriber left");
-        }
+        if (sink.Cancelled()) return absl::CancelledError("subscriber left");
       }
       if (closed_) {
-        return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                            "worker shutting down");
+        return absl::UnavailableError("worker shutting down");
       }
       if (subscriber_ != me) {
-        return grpc::Status(grpc::StatusCode::ABORTED,
-                            "replaced by a newer Results subscription");
+        return absl::AbortedError("replaced by a newer Results subscription");
       }
       result = std::move(pending_.front());
       pending_.pop_front();
     }
-    if (!writer->Write(result)) {
+    if (!sink.Write(result)) {
       absl::MutexLock lock(&mu_);
       pending_.push_front(std::move(result));
-      return grpc::Status(grpc::StatusCode::CANCELLED, "subscriber left");
+      return absl::CancelledError("subscriber left");
     }
   }
 }

@@ -18,9 +18,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "grpcpp/grpcpp.h"
-#include "grpcpp/support/sync_stream.h"
+#include "absl/status/status.h"
 #include "layerpool/v1/worker.pb.h"
+#include "transport/result_stream.h"
 
 namespace layerpool {
 
@@ -31,10 +31,10 @@ class ResultsQueue {
 
   void Push(v1::StepResult result);
 
-  // Streams results to `writer` until the client goes away (CANCELLED), a
-  // newer subscriber replaces this one (ABORTED) or Close (UNAVAILABLE).
-  grpc::Status Serve(grpc::ServerContext* context,
-                     grpc::ServerWriter<v1::StepResult>* writer);
+  // Streams results to `sink` (over gRPC or a Unix socket) until the
+  // subscriber goes away (CANCELLED), a newer subscriber replaces this one
+  // (ABORTED) or Close (UNAVAILABLE).
+  absl::Status Serve(ResultSink& sink);
 
   // Ends every Serve and refuses new ones: the server is shutting down.
   void Close();

@@ -35,7 +35,8 @@ WorkerService::WorkerService(WorkerOptions options)
         options_.token, kMaxMessageBytes + (1u << 20),
         [this](ChunkReceiver& receiver, std::function<void()> cancel) {
           return ServeStream(receiver, std::move(cancel));
-        });
+        },
+        [this](ResultSink& sink) { return ServeResults(sink); });
     if (listener.ok()) {
       unix_listener_ = *std::move(listener);
     } else {

@@ -4,7 +4,8 @@
 // Life of a worker: the coordinator says Hello, LoadStage (which replaces
 // any stage loaded before, with its sequences, streams and downstream
 // link), ConnectDownstream, then opens Activations; the last stage's
-// StepResults go out on Results.
+// StepResults go out on Results, or on the Unix socket to a coordinator on
+// this host (transport/result_stream.h).
 //
 // The data plane computes in the thread that reads the upstream stream:
 // gRPC's Activations handler, or the Unix socket's reader for an upstream
@@ -146,6 +147,8 @@ class WorkerService final : public v1::Worker::Service {
   // Makes `stream` the upstream (cancelling the one before) and serves it.
   absl::Status ServeStream(ChunkReceiver& stream, std::function<void()> cancel);
   absl::Status ServeUpstream(ChunkReceiver& stream);
+  // Streams the last stage's results to a subscriber, over either transport.
+  absl::Status ServeResults(ResultSink& sink);
   // Runs one micro-batch and hands its output on; fills the ack.
   absl::Status Process(ServedStage& stage, const AssembledBatch& batch,
                        v1::ActivationAck* ack);

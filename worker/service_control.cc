@@ -13,6 +13,7 @@
 #include "kernels/vec_dot.h"
 #include "proto/peer_token.h"
 #include "proto/version.h"
+#include "transport/grpc_chunk_stream.h"
 #include "worker/host_memory.h"
 #include "worker/model_access.h"
 #include "worker/service.h"
@@ -409,19 +410,24 @@ grpc::Status WorkerService::Release(grpc::ServerContext* context,
 grpc::Status WorkerService::Results(
     grpc::ServerContext* context, const v1::ResultsRequest* request,
     grpc::ServerWriter<v1::StepResult>* writer) {
-  if (grpc::Status s = Admit(context, /*take_lease=*/true); !s.ok()) return s;
+  if (grpc::Status s = CheckPeerToken(context, options_.token); !s.ok()) return s;
+  GrpcResultSink sink(context, writer, CoordinatorIdOf(context));
+  return ToGrpc(ServeResults(sink));
+}
+
+absl::Status WorkerService::ServeResults(ResultSink& sink) {
+  std::string coordinator = sink.coordinator();
+  if (!IsCoordinatorId(coordinator)) coordinator.clear();
+  LP_RETURN_IF_ERROR(TakeLease(coordinator));
   {
     absl::MutexLock lock(&mu_);
     if (stage_ != nullptr && !stage_->is_last()) {
-      return grpc::Status(
-          grpc::StatusCode::FAILED_PRECONDITION,
-          absl::StrCat(
-              "stage ", stage_->stage_index(), " holds layers ",
-              LayerRange(*stage_),
-              ", not the last ones: Results come from the last stage"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "stage ", stage_->stage_index(), " holds layers ", LayerRange(*stage_),
+          ", not the last ones: Results come from the last stage"));
     }
   }
-  return results_.Serve(context, writer);
+  return results_.Serve(sink);
 }
 
 }  // namespace layerpool

@@ -12,6 +12,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "transport/unix_chunk_stream.h"
 #include "worker/service_test_support.h"
 
 namespace layerpool::service_test {
@@ -74,6 +75,38 @@ TEST_F(WorkerServiceTest, StagesOnOneHostTakeTheUnixSocket) {
     if (hops < 16) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   EXPECT_EQ(hops, 16u);
+}
+
+// The last stage's results to a coordinator on its host go over its Unix
+// socket, the same tokens as over Results; a second subscription there
+// replaces the first, as over gRPC.
+TEST_F(WorkerServiceTest, ResultsTakeTheUnixSocketToo) {
+  StartPipeline(v1::ELEMENT_TYPE_F32, v1::TRANSPORT_AUTO);
+  v1::HelloRequest hello;
+  *hello.mutable_protocol_version() = CurrentProtocolVersion();
+  v1::HelloResponse worker;
+  grpc::ClientContext context;
+  ASSERT_TRUE(back_.stub->Hello(&context, hello, &worker).ok());
+  ASSERT_FALSE(worker.unix_socket().empty());
+  for (int run = 0; run < 2; ++run) {
+    auto results = UnixResultSource::Connect(worker.unix_socket(), "", "", absl::Seconds(5));
+    ASSERT_TRUE(results.ok()) << results.status();
+    EXPECT_EQ(Generate(16, Greedy(), *std::move(results)), ReferenceTokens(16)) << "run " << run;
+    EXPECT_EQ(FreeEverywhere(42), 2u);
+  }
+  // The front stage holds layers [0, 1]: it has no results to give.
+  auto wrong = UnixResultSource::Connect(
+      [&] {
+        v1::HelloResponse front;
+        grpc::ClientContext c;
+        EXPECT_TRUE(front_.stub->Hello(&c, hello, &front).ok());
+        return front.unix_socket();
+      }(),
+      "", "", absl::Seconds(5));
+  ASSERT_TRUE(wrong.ok()) << wrong.status();
+  v1::StepResult result;
+  EXPECT_FALSE((*wrong)->Read(&result));
+  EXPECT_TRUE(absl::IsFailedPrecondition((*wrong)->Finish())) << (*wrong)->Finish();
 }
 
 // f16 on the wire rounds the hidden states, so tokens may differ from the

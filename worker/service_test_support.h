@@ -17,6 +17,8 @@
 #include "model/gguf/gguf.h"
 #include "proto/peer_token.h"
 #include "proto/version.h"
+#include "transport/grpc_chunk_stream.h"
+#include "transport/result_stream.h"
 #include "tests/support/shared_data.h"
 #include "worker/service.h"
 #include "worker/stage.h"
@@ -47,8 +49,8 @@ struct Worker {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
     args.SetMaxSendMessageSize(64 << 20);
-    stub = v1::Worker::NewStub(grpc::CreateCustomChannel(
-        address, grpc::InsecureChannelCredentials(), args));
+    channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    stub = v1::Worker::NewStub(channel);
   }
   ~Worker() {
     service->Shutdown();
@@ -108,6 +110,7 @@ struct Worker {
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::string address;
+  std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Worker::Stub> stub;
 };
 
@@ -235,13 +238,13 @@ class WorkerServiceTest : public ::testing::Test {
   }
 
   // Prompt, then n_predict - 1 decode steps, one micro-batch each; the
-  // tokens come back on the last stage's Results.
+  // tokens come back on the last stage's Results (gRPC), or `results`.
   std::vector<int32_t> Generate(int n_predict,
-                                const v1::SamplingParams& sampling = Greedy()) {
-    grpc::ClientContext results_context;
-    results_context.set_deadline(Deadline());
-    back_.Prepare(&results_context);
-    auto results = back_.stub->Results(&results_context, {});
+                                const v1::SamplingParams& sampling = Greedy(),
+                                std::unique_ptr<ResultSource> results = nullptr) {
+    if (results == nullptr) {
+      results = std::make_unique<GrpcResultSource>(back_.channel, "", back_.coordinator);
+    }
     Upstream up(front_);
     std::vector<int32_t> out;
     std::vector<int32_t> input = kPrompt;
@@ -268,7 +271,7 @@ class WorkerServiceTest : public ::testing::Test {
       input = {token.token()};
     }
     EXPECT_TRUE(up.End().ok());
-    results_context.TryCancel();
+    results->Cancel();
     return out;
   }
 

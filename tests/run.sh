@@ -2,7 +2,7 @@
 # The test command (README, .ci/run): installs what a fresh Debian 12 machine
 # lacks, builds everything with warnings as errors, runs the default test
 # suite (every test not labelled `slow`; `gpu` tests skip without a GPU), then
-# fuzzes the GGUF reader and the wire for a bounded time each.
+# fuzzes the GGUF reader, the wire and LoadStage for a bounded time each.
 #
 #   LAYERPOOL_SHARED=/path/to/shared   models and golden data (default ../shared)
 #   LAYERPOOL_FUZZ_SECONDS=60          fuzzing time (0 skips fuzzing)

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/message_lite.h"
 #include "base/secret_file.h"
 #include "base/status_macros.h"
 
@@ -144,9 +145,24 @@ void SetReceiveTimeout(int fd, absl::Duration timeout) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-}  // namespace
-
-// ---------------------------------------------------------------- sender
+// What the connecting end reads: a frame of `type` parsed into *message
+// (true), or the stream's end in *end (false): the other end's closing
+// status, a closed connection, or a malformed or unexpected frame.
+bool ReadReply(int fd, uint32_t limit, uint32_t type, const char* what, std::string* buffer,
+               google::protobuf::MessageLite* message, absl::Status* end) {
+  absl::StatusOr<uint32_t> got = ReadFrame(fd, limit, buffer);
+  if (!got.ok()) {
+    *end = got.status();
+  } else if (*got == type) {
+    if (message->ParseFromString(*buffer)) return true;
+    *end = absl::InvalidArgumentError(absl::StrCat("a malformed ", what, " on the Unix socket"));
+  } else if (*got == kStatus) {
+    *end = DecodeStatus(*buffer);
+  } else {
+    *end = absl::InvalidArgumentError(absl::StrCat("frame type ", *got, " on the Unix socket"));
+  }
+  return false;
+}
 
 // Connects `fd` (non-blocking, as socket() made it) to the listener `name`
 // and says `hello_type` with the token and lease id; the listener's verdict.
@@ -177,6 +193,10 @@ absl::Status Greet(int fd, const std::string& name, uint32_t hello_type,
   return DecodeStatus(payload);
 }
 
+}  // namespace
+
+// ---------------------------------------------------------------- sender
+
 absl::StatusOr<std::unique_ptr<UnixChunkSender>> UnixChunkSender::Connect(
     const std::string& name, const std::string& token, const std::string& coordinator,
     absl::Duration timeout) {
@@ -200,18 +220,8 @@ bool UnixChunkSender::Write(const v1::ActivationChunk& chunk) {
 }
 
 bool UnixChunkSender::ReadAck(v1::ActivationAck* ack) {
-  absl::StatusOr<uint32_t> type = ReadFrame(fd_, kMinPayloadLimit, &read_buffer_);
   absl::Status end;
-  if (!type.ok()) {
-    end = type.status();
-  } else if (*type == kAck) {
-    if (ack->ParseFromString(read_buffer_)) return true;
-    end = absl::InvalidArgumentError("a malformed ack on the Unix socket");
-  } else if (*type == kStatus) {
-    end = DecodeStatus(read_buffer_);
-  } else {
-    end = absl::InvalidArgumentError(absl::StrCat("frame type ", *type, " on the Unix socket"));
-  }
+  if (ReadReply(fd_, kMinPayloadLimit, kAck, "ack", &read_buffer_, ack, &end)) return true;
   absl::MutexLock lock(&mu_);
   final_status_ = end;
   return false;
@@ -237,19 +247,8 @@ absl::StatusOr<std::unique_ptr<UnixResultSource>> UnixResultSource::Connect(
 UnixResultSource::~UnixResultSource() { close(fd_); }
 
 bool UnixResultSource::Read(v1::StepResult* result) {
-  absl::StatusOr<uint32_t> type = ReadFrame(fd_, kMaxResultBytes, &buffer_);
-  if (!type.ok()) {
-    final_status_ = type.status();
-  } else if (*type == kResult) {
-    if (result->ParseFromString(buffer_)) return true;
-    final_status_ = absl::InvalidArgumentError("a malformed StepResult on the Unix socket");
-  } else if (*type == kStatus) {
-    final_status_ = DecodeStatus(buffer_);
-  } else {
-    final_status_ =
-        absl::InvalidArgumentError(absl::StrCat("frame type ", *type, " on the Unix socket"));
-  }
-  return false;
+  return ReadReply(fd_, kMaxResultBytes, kResult, "StepResult", &buffer_, result,
+                   &final_status_);
 }
 
 absl::Status UnixResultSource::Finish() { return final_status_; }

@@ -34,7 +34,8 @@ constexpr char kDescription[] =
     "(its header only) or a built-in shape (--shape llama-70b --type Q4_K_M).\n"
     "The devices are sizes (--devices 24GiB,24GiB) or live workers (--workers,\n"
     "asked for their free memory). Prints the split, per stage weights / KV\n"
-    "cache / scratch / headroom, the KV cache per token by the formula\n"
+    "cache / scratch / headroom / weight bytes read per token (the work the\n"
+    "automatic split balances), the KV cache per token by the formula\n"
     "2 x layers x kv_heads x head_dim x bytes per element, and the largest\n"
     "context that fits. When it does not fit: by how much, and what would.\n"
     "Exit status 0 when it fits, 3 when it does not, 1 on errors.";
@@ -132,7 +133,7 @@ int RunPlan(std::span<char* const> args) {
   flags.String("kv-type", "TYPE", &kv_type, "KV cache element type: f16, f32 or q8_0");
   flags.Int("batch", "N", &batch, "token rows per micro-batch (sizes the scratch buffers)");
   flags.Int("max-sequences", "N", &max_sequences, "sequences in flight, each with its own KV cache");
-  flags.String("split", "auto|N,N,...", &split, "layers per device, or auto (by free memory)");
+  flags.String("split", "auto|N,N,...", &split, "layers per device, or auto (work per token by free memory)");
   flags.String("tensor-split", "R,R,...", &tensor_split, "ratios per device (llama.cpp's)");
   flags.String("output", "FORMAT", &output, "text or json");
   int exit_code = 0;
@@ -253,6 +254,7 @@ int RunPlan(std::span<char* const> args) {
       st["free_bytes"] = request.workers[s.worker].free_bytes;
       st["headroom_bytes"] = static_cast<int64_t>(request.workers[s.worker].free_bytes) -
                              static_cast<int64_t>(s.total_bytes);
+      st["read_bytes_per_token"] = s.read_bytes_per_token;
       stages.push_back(std::move(st));
     }
   } else {

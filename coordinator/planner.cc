@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "absl/status/status.h"
@@ -34,7 +35,17 @@ struct Costing {
     if (pos == n_stages - 1) s.weight_bytes += req.costs.output_bytes;
     s.kv_bytes = kv_per_layer * static_cast<uint64_t>(b - a);
     s.total_bytes = s.weight_bytes + s.kv_bytes + req.scratch_bytes_per_stage;
+    s.read_bytes_per_token = prefix[b] - prefix[a];
+    if (pos == n_stages - 1) s.read_bytes_per_token += req.costs.output_bytes;
     return s;
+  }
+
+  // What stage `pos` reads per token, as a double: its layers, and the
+  // output head on the last stage (the first stage's embedding lookup reads
+  // one row).
+  double Work(int pos, int n_stages, int64_t a, int64_t b) const {
+    return static_cast<double>(
+        Stage(0, pos, n_stages, a, b).read_bytes_per_token);
   }
 };
 
@@ -64,11 +75,9 @@ absl::StatusOr<std::vector<StagePlan>> Build(
 
 // llama.cpp's tensor_split: worker i gets layers l with
 // cum[i-1] <= l / n_layer < cum[i], i.e. ends at ceil(n_layer * cum[i]).
-// `weights` are non-negative with a positive sum. With `nearest` the ends
-// round to the nearest layer instead (automatic mode: ceil favours the
-// first worker, nearest balances).
+// `weights` are non-negative with a positive sum.
 std::vector<int64_t> CumulativeCounts(const std::vector<double>& weights,
-                                      int64_t n_layer, bool nearest) {
+                                      int64_t n_layer) {
   const double sum = std::accumulate(weights.begin(), weights.end(), 0.0);
   std::vector<int64_t> counts;
   double cum = 0;
@@ -79,9 +88,8 @@ std::vector<int64_t> CumulativeCounts(const std::vector<double>& weights,
     // Snap values a rounding error away from a whole layer (1/3 * 12).
     const double r = std::round(x);
     if (std::fabs(x - r) < 1e-9 * static_cast<double>(n_layer)) x = r;
-    int64_t end = std::clamp<int64_t>(
-        static_cast<int64_t>(nearest ? std::round(x) : std::ceil(x)), prev_end,
-        n_layer);
+    int64_t end = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(x)),
+                                      prev_end, n_layer);
     if (i + 1 == weights.size()) end = n_layer;
     counts.push_back(end - prev_end);
     prev_end = end;
@@ -89,67 +97,91 @@ std::vector<int64_t> CumulativeCounts(const std::vector<double>& weights,
   return counts;
 }
 
-// Each worker in turn takes as many layers as fit in fraction `u` of its
-// free memory, leaving one layer for each later worker. Taking more never
-// hurts the workers after it, so if this fails at some `u` every split does.
-// Returns the counts, or empty with `*failed` set to the stage that failed.
-std::vector<int64_t> Greedy(const Costing& c, double u, StagePlan* failed) {
+// Each worker in turn takes as many layers as fit in its free memory,
+// leaving one layer for each later worker. Taking more never hurts the
+// workers after it, so if this fails every split does: it names the stage
+// that cannot fit (`*failed`) when no plan can.
+bool FitsSomehow(const Costing& c, StagePlan* failed) {
   const int n = static_cast<int>(c.req.workers.size());
-  std::vector<int64_t> counts;
   int64_t a = 0;
   for (int k = 0; k < n; ++k) {
-    const double cap = u * static_cast<double>(c.req.workers[k].free_bytes);
+    const uint64_t free = c.req.workers[k].free_bytes;
     const int64_t max_end = c.n_layer - (n - 1 - k);
     int64_t b = (k == n - 1) ? c.n_layer : a + 1;
-    if (static_cast<double>(c.Stage(k, k, n, a, b).total_bytes) > cap) {
+    if (c.Stage(k, k, n, a, b).total_bytes > free) {
       *failed = c.Stage(k, k, n, a, b);
-      return {};
+      return false;
     }
-    while (b < max_end &&
-           static_cast<double>(c.Stage(k, k, n, a, b + 1).total_bytes) <= cap) {
-      ++b;
-    }
-    counts.push_back(b - a);
+    while (b < max_end && c.Stage(k, k, n, a, b + 1).total_bytes <= free) ++b;
     a = b;
   }
-  return counts;
+  return true;
 }
 
+// A decode step takes as long as its slowest stage, and a stage's time is
+// about the weight bytes it reads per token over its worker's speed. Speeds
+// are not known when planning; they are taken in proportion to free memory
+// (the assumption behind splitting by memory), so equal workers get equal
+// work, the last stage's output head counted as the layers it is worth.
+// Two passes of dynamic programming over (stages, layers end): the least
+// time of the slowest stage among the splits that fit, then, among the
+// splits within that time, the least sum of squared stage times, so that
+// the other stages are balanced too (5,4,4,3, not 5,5,5,1).
 absl::StatusOr<std::vector<StagePlan>> PlanAutomatic(const Costing& c) {
   const PlanRequest& r = c.req;
   const int n = static_cast<int>(r.workers.size());
+  const int64_t n_layer = c.n_layer;
+  StagePlan failed;
+  if (!FitsSomehow(c, &failed)) return NoFit(r.workers[failed.worker], failed);
+
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  // Stage k on layers [a, b): its time per token, or kInf if it does not fit.
+  auto time = [&](int k, int64_t a, int64_t b) {
+    const StagePlan s = c.Stage(k, k, n, a, b);
+    const uint64_t free = r.workers[k].free_bytes;
+    if (s.total_bytes > free || free == 0) return kInf;
+    return static_cast<double>(s.read_bytes_per_token) /
+           static_cast<double>(free);
+  };
+  // Stages [0, k) on layers [0, b), each stage at least one layer, leaving
+  // one for each later stage.
+  auto for_each_cut = [&](auto&& visit) {
+    for (int k = 1; k <= n; ++k) {
+      for (int64_t b = k; b <= n_layer - (n - k); ++b) {
+        for (int64_t a = k - 1; a < b; ++a) visit(k, a, b);
+      }
+    }
+  };
+  using Table = std::vector<std::vector<double>>;
+  Table slowest(n + 1, std::vector<double>(n_layer + 1, kInf));
+  slowest[0][0] = 0;
+  for_each_cut([&](int k, int64_t a, int64_t b) {
+    const double t = std::max(slowest[k - 1][a], time(k - 1, a, b));
+    slowest[k][b] = std::min(slowest[k][b], t);
+  });
+  const double limit = slowest[n][n_layer];
+
+  Table squares(n + 1, std::vector<double>(n_layer + 1, kInf));
+  std::vector<std::vector<int64_t>> start(n + 1,
+                                          std::vector<int64_t>(n_layer + 1));
+  squares[0][0] = 0;
+  for_each_cut([&](int k, int64_t a, int64_t b) {
+    const double t = time(k - 1, a, b);
+    if (t > limit || squares[k - 1][a] == kInf) return;
+    if (const double sum = squares[k - 1][a] + t * t; sum < squares[k][b]) {
+      squares[k][b] = sum;
+      start[k][b] = a;
+    }
+  });
+  std::vector<int64_t> counts(n);
+  int64_t b = n_layer;
+  for (int k = n; k > 0; --k) {
+    counts[k - 1] = b - start[k][b];
+    b = start[k][b];
+  }
   std::vector<int> all(n);
   std::iota(all.begin(), all.end(), 0);
-
-  // First choice: layers in proportion to memory left after fixed costs.
-  std::vector<double> room(n);
-  for (int k = 0; k < n; ++k) {
-    const StagePlan fixed = c.Stage(k, k, n, 0, 0);
-    room[k] = std::max(0.0, static_cast<double>(r.workers[k].free_bytes) -
-                                static_cast<double>(fixed.total_bytes));
-  }
-  if (std::accumulate(room.begin(), room.end(), 0.0) > 0) {
-    std::vector<int64_t> counts =
-        CumulativeCounts(room, c.n_layer, /*nearest=*/true);
-    if (std::all_of(counts.begin(), counts.end(),
-                    [](int64_t x) { return x >= 1; })) {
-      auto plan = Build(c, all, counts);
-      if (plan.ok()) return plan;
-    }
-  }
-
-  // Otherwise the split with the smallest largest fraction of free memory
-  // used: bisect on that fraction, checking each with the greedy fill.
-  StagePlan failed;
-  if (Greedy(c, 1.0, &failed).empty()) {
-    return NoFit(r.workers[failed.worker], failed);
-  }
-  double lo = 0, hi = 1;
-  for (int i = 0; i < 50; ++i) {
-    const double mid = (lo + hi) / 2;
-    (Greedy(c, mid, &failed).empty() ? lo : hi) = mid;
-  }
-  return Build(c, all, Greedy(c, hi, &failed));
+  return Build(c, all, counts);
 }
 
 }  // namespace
@@ -288,7 +320,7 @@ absl::StatusOr<std::vector<StagePlan>> PlanSplit(const PlanRequest& r) {
           absl::StrFormat("%d stages for %d layers", nonzero, c.n_layer));
     }
     const std::vector<int64_t> all =
-        CumulativeCounts(r.ratios, c.n_layer, /*nearest=*/false);
+        CumulativeCounts(r.ratios, c.n_layer);
     for (int k = 0; k < n; ++k) {
       if (all[k] == 0) continue;
       active.push_back(k);
@@ -324,8 +356,9 @@ std::string DescribePlan(const std::vector<StagePlan>& plan,
   }
   const int nw = static_cast<int>(name_width);
   std::string out = absl::StrFormat(
-      "%-5s  %-*s  %-12s  %10s  %10s  %10s  %10s  %10s\n", "stage", nw,
-      "worker", "layers", "weights", "kv cache", "total", "free", "headroom");
+      "%-5s  %-*s  %-12s  %10s  %10s  %10s  %10s  %10s  %10s\n", "stage", nw,
+      "worker", "layers", "weights", "kv cache", "total", "free", "headroom",
+      "per token");
   for (size_t k = 0; k < plan.size(); ++k) {
     const StagePlan& s = plan[k];
     const WorkerMemory& w = r.workers[s.worker];
@@ -334,10 +367,11 @@ std::string DescribePlan(const std::vector<StagePlan>& plan,
             ? HumanBytes(w.free_bytes - s.total_bytes)
             : absl::StrCat("-", HumanBytes(s.total_bytes - w.free_bytes));
     absl::StrAppendFormat(
-        &out, "%-5d  %-*s  %-12s  %10s  %10s  %10s  %10s  %10s\n", k, nw,
-        w.name, absl::StrFormat("[%d, %d)", s.first_layer, s.end_layer),
+        &out, "%-5d  %-*s  %-12s  %10s  %10s  %10s  %10s  %10s  %10s\n", k,
+        nw, w.name, absl::StrFormat("[%d, %d)", s.first_layer, s.end_layer),
         HumanBytes(s.weight_bytes), HumanBytes(s.kv_bytes),
-        HumanBytes(s.total_bytes), HumanBytes(w.free_bytes), headroom);
+        HumanBytes(s.total_bytes), HumanBytes(w.free_bytes), headroom,
+        HumanBytes(s.read_bytes_per_token));
   }
   return out;
 }

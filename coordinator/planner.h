@@ -78,10 +78,12 @@ struct PlanRequest {
   // counts always sum to n_layer. A worker that gets no layers (a 0 entry,
   // or one too small to reach a whole layer) is left out of the plan.
   std::vector<double> ratios;
-  // Automatic: every worker gets >= 1 layer. Layers go in proportion to each
-  // worker's memory left after its fixed costs (scratch, embedding, output);
-  // if that does not fit, the split that minimises the largest fraction of
-  // free memory any worker uses.
+  // Automatic: every worker gets >= 1 layer, and the plan balances decode
+  // work by free memory. A stage's work is the weight bytes it reads per
+  // token (its layers, and the output head on the last stage: on a 1B model
+  // that head reads like 1.4 layers); workers are taken to be as fast as
+  // they have free memory, so equal workers get equal work. Of the splits
+  // that fit, the one whose largest work / free memory is smallest.
 };
 
 struct StagePlan {
@@ -91,6 +93,9 @@ struct StagePlan {
   uint64_t weight_bytes = 0;  // layers, plus embedding (first) / output (last)
   uint64_t kv_bytes = 0;
   uint64_t total_bytes = 0;  // weight_bytes + kv_bytes + scratch
+  // Weight bytes read per token of a decode step: layers, plus the output
+  // head on the last stage.
+  uint64_t read_bytes_per_token = 0;
 };
 
 // The stages, in worker order, covering [0, n_layer) without gaps.
@@ -98,7 +103,8 @@ struct StagePlan {
     const PlanRequest& request);
 
 // A table of the plan for logs and the CLI: one row per stage with worker,
-// layers, weights, KV cache, total, free and headroom.
+// layers, weights, KV cache, total, free, headroom and the weight bytes it
+// reads per token.
 std::string DescribePlan(const std::vector<StagePlan>& plan,
                          const PlanRequest& request);
 

@@ -90,6 +90,51 @@ TEST(PlannerTest, AutomaticFallsBackWhenProportionIsTooCoarse) {
   ExpectWellFormed(*plan, r);
 }
 
+TEST(PlannerTest, AutomaticBalancesWorkPerToken) {
+  // synth-1B's shape: 16 layers of 38.75 MB, an output head of 53.8 MB (1.4
+  // layers), an embedding the first stage looks up one row of. Memory would
+  // give 8,8 (the last stage reads 364 MB per token, 1.17x the first); 9,7
+  // reads 349 and 325.
+  const uint64_t layer = 38'750'000, head = 53'800'000, embd = 40'000'000;
+  PlanRequest r = Request(Uniform(16, layer, embd, head), {8 * kGiB, 8 * kGiB});
+  auto plan = PlanSplit(r);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(Counts(*plan), (std::vector<int64_t>{9, 7}));
+  EXPECT_EQ((*plan)[0].read_bytes_per_token, 9 * layer);
+  EXPECT_EQ((*plan)[1].read_bytes_per_token, 7 * layer + head);
+  EXPECT_EQ((*plan)[0].weight_bytes, 9 * layer + embd);  // memory still counts it
+  EXPECT_THAT(DescribePlan(*plan, r), HasSubstr("per token"));
+
+  // Four stages: 4,4,4,4 would give the last 208.8 MB per token. The best
+  // slowest stage is 5 layers (193.75 MB), and of the splits within it the
+  // balanced one: the last stage holds 3 layers, not 1 (5,5,5,1).
+  r.workers.assign(4, {"w", 8 * kGiB});
+  plan = PlanSplit(r);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  uint64_t slowest = 0;
+  for (const StagePlan& s : *plan) {
+    slowest = std::max(slowest, s.read_bytes_per_token);
+  }
+  EXPECT_EQ(slowest, 5 * layer);
+  EXPECT_EQ(plan->back().end_layer - plan->back().first_layer, 3);
+  ExpectWellFormed(*plan, r);
+
+  // Work goes by free memory: a worker with three times the memory takes
+  // three times the reads, the head included.
+  r = Request(Uniform(16, layer, embd, head), {4 * kGiB, 12 * kGiB});
+  plan = PlanSplit(r);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(Counts(*plan), (std::vector<int64_t>{4, 12}));
+  // A balanced split that does not fit gives way to one that does: one byte
+  // short of 9 layers and the embedding, the first worker holds 8.
+  const uint64_t tight = 9 * layer + embd - 1;
+  r = Request(Uniform(16, layer, embd, head), {tight, tight});
+  plan = PlanSplit(r);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(Counts(*plan), (std::vector<int64_t>{8, 8}));
+  ExpectWellFormed(*plan, r);
+}
+
 TEST(PlannerTest, ExplicitCountsHonoured) {
   PlanRequest r = Request(Uniform(12, kGiB), {20 * kGiB, 20 * kGiB, 20 * kGiB});
   r.layer_counts = {3, 3, 6};
@@ -197,7 +242,11 @@ TEST(PlannerTest, SeventyBShape) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   ASSERT_EQ(plan->size(), 2u);
   ExpectWellFormed(*plan, r);
-  EXPECT_EQ(Counts(*plan), (std::vector<int64_t>{40, 40}));
+  // The output head (820 MiB) reads like 1.6 layers per token: 41,39 makes
+  // the slower stage 21,320 MiB per token, where 40,40 made it 21,620.
+  EXPECT_EQ(Counts(*plan), (std::vector<int64_t>{41, 39}));
+  EXPECT_EQ((*plan)[0].read_bytes_per_token, 41 * 520 * kMiB);
+  EXPECT_EQ((*plan)[1].read_bytes_per_token, (39 * 520 + 820) * kMiB);
   r.context_tokens = 32768;
   r.max_sequences = 8;
   plan = PlanSplit(r);

@@ -12,9 +12,9 @@ namespace layerpool::cli {
 
 void ClusterFlags::Register(FlagSet& flags) {
   flags.String("split", "auto|N,N,...", &split,
-               "layers per stage, in worker order (e.g. 3,3,6), or auto: decode "
-               "work (weight bytes read per token, the output head included) in "
-               "proportion to each worker's free memory, within it");
+               "layers per stage, in worker order (e.g. 3,3,6), or auto: each stage's\n"
+               "weight bytes read per token (the output head included) in proportion to\n"
+               "its worker's free memory");
   flags.String("tensor-split", "R,R,...", &tensor_split,
                "llama.cpp-style ratios per worker (e.g. 0.25,0.75) instead of --split");
   flags.String("activation-type", "f32|f16|bf16|q8_0", &activation_type,

@@ -22,6 +22,10 @@ v1::KvCacheType KvTypeToProto(GgmlType type) {
   }
 }
 
+// Step sizes a stage times when it loads, for the choice of micro-batches:
+// up to one row per sequence, and no more than a worker times (64).
+constexpr int kMaxMeasuredStepRows = 64;
+
 void Log(const ChainConfig& config, const std::string& line) {
   if (config.log) config.log(line);
 }
@@ -49,6 +53,8 @@ absl::Status LoadPlannedStage(const ChainConfig& config, const StagePlan& s, int
   load.set_rope_freq_base(config.rope_freq_base);
   load.set_rope_freq_scale(config.rope_freq_scale);
   load.set_ntk_alpha(config.ntk_alpha);
+  load.set_measure_step_rows(static_cast<uint32_t>(
+      std::clamp(config.max_sequences, 1, kMaxMeasuredStepRows)));
   return link.LoadStage(load);
 }
 

@@ -119,6 +119,9 @@ struct Cluster::Impl {
   }
 
   void Loop();
+  // Gives the scheduler the micro-batches the chain's step costs call for,
+  // and logs them.
+  void UseStepCosts(Scheduler& scheduler) const;
   void HandleOutput(Scheduler& scheduler, const v1::StepResult* result);
   absl::Status Send(const MicroBatch& batch);
   void FreeOnWorkers(const std::vector<uint64_t>& ids);

@@ -2,15 +2,61 @@
 // plane, the health check, and the recovery that builds a new chain after
 // a failure (see cluster.h).
 #include <algorithm>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "coordinator/cluster_impl.h"
+#include "coordinator/micro_batches.h"
 #include "proto/convert.h"
 
 namespace layerpool {
+namespace {
+
+// The time a micro-batch spends on links per stage it crosses, with the way
+// back to the coordinator: the hops measured on loopback and a gigabit LAN
+// were 0.1-0.6 ms (bench/results/2026-12-04-pipeline-vs-llama-rpc.md).
+constexpr double kTurnaroundMsPerHop = 0.3;
+
+// The scheduler's micro-batches by live sequences, from the step costs the
+// stages measured when they loaded; empty when one did not (an older worker).
+std::vector<int> MicroBatchTable(const Chain& chain, int max_sequences,
+                                 std::string* described) {
+  std::vector<StepCurve> curves;
+  for (int i = 0; i < chain.size(); ++i) {
+    StepCurve& curve = curves.emplace_back();
+    for (const v1::StepCost& c : chain.stage(i).loaded().step_costs()) {
+      if (c.rows() == 0 || !(c.ms() >= 0)) break;  // not from our worker
+      if (!curve.empty() && static_cast<int>(c.rows()) <= curve.back().rows) break;
+      curve.push_back({static_cast<int>(c.rows()), c.ms()});
+    }
+    std::vector<std::string> points;
+    for (const StepCostPoint& p : curve) {
+      points.push_back(absl::StrFormat("%d row%s %.1f ms", p.rows, p.rows == 1 ? "" : "s", p.ms));
+    }
+    *described += absl::StrCat(i == 0 ? "" : "; ", chain.StageName(i), ": ",
+                               absl::StrJoin(points, ", "));
+  }
+  return MicroBatchesByLive(curves, max_sequences,
+                            kTurnaroundMsPerHop * (chain.size() + 1));
+}
+
+}  // namespace
+
+void Cluster::Impl::UseStepCosts(Scheduler& scheduler) const {
+  std::string costs;
+  std::vector<int> by_live = MicroBatchTable(*chain, options.max_sequences, &costs);
+  if (by_live.empty()) {
+    Log("micro-batches: one per stage (a stage did not measure its steps)");
+  } else {
+    Log(absl::StrCat("step costs: ", costs));
+    Log(absl::StrCat("micro-batches by live sequences: ", DescribeMicroBatches(by_live)));
+  }
+  scheduler.SetMicroBatchesByLive(std::move(by_live));
+}
 
 absl::Status Cluster::Impl::Send(const MicroBatch& batch) {
   v1::ActivationChunk chunk;
@@ -170,6 +216,7 @@ void Cluster::Impl::Loop() {
     if (id >= 0) so.stop_tokens.push_back(id);
   }
   Scheduler scheduler(so);
+  UseStepCosts(scheduler);
   replay_deadline = std::chrono::steady_clock::time_point::max();
 
   std::unique_lock lock(mu);
@@ -224,6 +271,7 @@ void Cluster::Impl::Loop() {
     } else if (auto* rec = std::get_if<RecoveredEvent>(&event)) {
       EndRecovery(std::move(rec->chain));
       scheduler.SetStages(chain->size());
+      UseStepCosts(scheduler);
     }
 
     // Frees (finished, cancelled) reach every stage before a micro-batch

@@ -30,8 +30,13 @@ Scheduler::Scheduler(SchedulerOptions options)
     : inflight_follows_stages_(options.max_inflight <= 0),
       options_(Clamp(std::move(options))) {}
 
+void Scheduler::SetMicroBatchesByLive(std::vector<int> by_live) {
+  by_live_ = std::move(by_live);
+}
+
 void Scheduler::SetStages(int n_stages) {
   options_.n_stages = std::max(n_stages, 1);
+  by_live_.clear();  // measured on the old stages
   if (inflight_follows_stages_) options_.max_inflight = options_.n_stages;
 }
 
@@ -251,9 +256,20 @@ std::vector<MicroBatch> Scheduler::NextBatches() {
     return std::tie(a.second->last_served, a.second->admitted) <
            std::tie(b.second->last_served, b.second->admitted);
   });
-  const int64_t max_inflight = options_.max_inflight;
-  const int64_t cap =
-      std::max<int64_t>(1, (live + max_inflight - 1) / max_inflight);
+  // Micro-batches to spread the live sequences over, and how many may be in
+  // flight: with fewer than stages, decoding sequences wait to go together,
+  // but a prompt's chunks still fill the pipe.
+  int64_t spread = options_.max_inflight, max_inflight = options_.max_inflight;
+  if (inflight_follows_stages_ && !by_live_.empty()) {
+    spread = std::max(
+        1, by_live_[std::min<size_t>(static_cast<size_t>(live), by_live_.size() - 1)]);
+    const bool prompt_ready =
+        std::any_of(ready.begin(), ready.end(), [](const auto& r) {
+          return static_cast<int64_t>(r.second->tokens.size()) - r.second->n_sent > 1;
+        });
+    max_inflight = prompt_ready ? std::max<int64_t>(spread, options_.n_stages) : spread;
+  }
+  const int64_t cap = std::max<int64_t>(1, (live + spread - 1) / spread);
 
   // Every ready sequence fits a row budget of at least one, so each
   // micro-batch takes a prefix of what is left of `ready`. A prompt with

@@ -27,7 +27,10 @@
 //   default one per stage): each micro-batch takes at most
 //   ceil(live / max_inflight) sequences, where live counts the active
 //   sequences not yet finished (ready or in flight), so with as many active
-//   sequences as stages each stage works on a different one. Prefill rows
+//   sequences as stages each stage works on a different one. Where the
+//   stages' measured step costs say fewer or more micro-batches pay
+//   (SetMicroBatchesByLive), live sequences are spread over that many
+//   instead. Prefill rows
 //   count against max_batch_tokens per micro-batch; a long prompt goes in
 //   chunks, and only the chunk holding its last token asks for a sample.
 //   A sequence in prefill takes min(prompt rows left, rows left in the
@@ -190,9 +193,18 @@ class Scheduler {
   void Rewind();
 
   // The chain now has `n_stages` stages (the split was planned again over
-  // the workers left); max_inflight follows unless the options fixed it.
+  // the workers left); max_inflight follows unless the options fixed it,
+  // and SetMicroBatchesByLive's table is dropped (it was the old stages').
   // Call after Rewind, with nothing in flight.
   void SetStages(int n_stages);
+
+  // How many micro-batches to spread n live sequences over, by n
+  // (coordinator/micro_batches.h, from the stages' measured step costs; the
+  // last entry serves larger n). Empty, or options.max_inflight given: one
+  // per stage. With fewer micro-batches than stages, a decoding sequence
+  // waits for the others to come back so that they go together; prompt
+  // chunks still fill every stage.
+  void SetMicroBatchesByLive(std::vector<int> by_live);
 
   // The micro-batches to send now, in order; empty when nothing is ready or
   // max_inflight are in flight.
@@ -237,6 +249,7 @@ class Scheduler {
   void Finish(uint64_t seq_id, FinishReason reason, absl::Status status);
 
   const bool inflight_follows_stages_;  // options.max_inflight was 0
+  std::vector<int> by_live_;  // SetMicroBatchesByLive
   SchedulerOptions options_;  // clamped
   uint64_t next_batch_id_ = 1;
   uint64_t next_admitted_ = 0;

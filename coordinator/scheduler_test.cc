@@ -192,6 +192,61 @@ TEST(SchedulerTest, BatchCapIsLiveOverMaxInflightRoundedUp) {
   one.RunToIdle();
 }
 
+TEST(SchedulerTest, MicroBatchesFollowMeasuredCosts) {
+  // Flat step costs: one micro-batch carries every decoding sequence
+  // through both stages, and each waits for the others to come back.
+  Harness flat(Opts(/*n_stages=*/2));
+  flat.sched.SetMicroBatchesByLive({0, 1, 1, 1, 1});
+  for (uint64_t id = 1; id <= 3; ++id) {
+    ASSERT_TRUE(flat.sched.Submit(id, Prompt(2, id), 5).ok());
+  }
+  for (int step = 0; step < 100; ++step) {
+    const std::vector<MicroBatch> sent = flat.Pump();
+    EXPECT_LE(flat.sched.inflight(), 1);
+    for (const MicroBatch& b : sent) {
+      if (flat.log[1].tokens.size() < 5) {
+        EXPECT_EQ(b.samples.size(), 3u);
+      }
+    }
+    if (!flat.ReturnOne()) break;
+  }
+  EXPECT_TRUE(flat.sched.idle());
+  for (uint64_t id = 1; id <= 3; ++id) {
+    EXPECT_EQ(flat.log[id].tokens, Reference(Prompt(2, id), 5, 64));
+  }
+
+  // A long turnaround: three micro-batches through two stages.
+  Harness wide(Opts(/*n_stages=*/2));
+  wide.sched.SetMicroBatchesByLive({0, 1, 2, 3});
+  for (uint64_t id = 1; id <= 3; ++id) {
+    ASSERT_TRUE(wide.sched.Submit(id, Prompt(2, id), 5).ok());
+  }
+  EXPECT_EQ(wide.Pump().size(), 3u);
+  wide.RunToIdle();
+  for (uint64_t id = 1; id <= 3; ++id) {
+    EXPECT_EQ(wide.log[id].tokens, Reference(Prompt(2, id), 5, 64));
+  }
+
+  // A prompt's chunks still fill both stages when the table says one.
+  Harness chunks(Opts(/*n_stages=*/2, /*n_ctx=*/64, /*max_sequences=*/4,
+                      /*max_batch_tokens=*/4));
+  chunks.sched.SetMicroBatchesByLive({0, 1});
+  ASSERT_TRUE(chunks.sched.Submit(1, Prompt(12, 1), 3).ok());
+  EXPECT_EQ(chunks.Pump().size(), 2u);
+  chunks.RunToIdle();
+  EXPECT_EQ(chunks.log[1].tokens, Reference(Prompt(12, 1), 3, 64));
+
+  // New stages drop the old stages' table: one micro-batch per stage.
+  Harness replanned(Opts(/*n_stages=*/2));
+  replanned.sched.SetMicroBatchesByLive({0, 1, 1, 1});
+  replanned.sched.SetStages(3);
+  for (uint64_t id = 1; id <= 3; ++id) {
+    ASSERT_TRUE(replanned.sched.Submit(id, Prompt(2, id), 5).ok());
+  }
+  EXPECT_EQ(replanned.Pump().size(), 3u);
+  replanned.RunToIdle();
+}
+
 TEST(SchedulerTest, ConcurrentRequestsMatchRunningAlone) {
   SchedulerOptions o = Opts(/*n_stages=*/3, /*n_ctx=*/48, /*max_sequences=*/4,
                             /*max_batch_tokens=*/8);

@@ -13,6 +13,7 @@
 #include "base/human_bytes.h"
 #include "base/status_macros.h"
 #include "model/layout/stage_layout.h"
+#include "worker/step_costs.h"
 
 namespace layerpool {
 namespace {
@@ -21,6 +22,10 @@ namespace {
 // that a malformed request fails on its field rather than in an allocation.
 constexpr uint32_t kMaxSequences = 1 << 16;
 constexpr uint32_t kMaxThreads = 1024;
+// LoadStageRequest.measure_step_rows: the largest step timed, and how long
+// the timing may take in all (beyond one unmeasured step).
+constexpr uint32_t kMaxMeasuredRows = 64;
+constexpr double kStepCostBudgetMs = 2000;
 
 uint64_t SatAdd(uint64_t a, uint64_t b) {
   uint64_t r;
@@ -72,6 +77,10 @@ absl::Status CheckRequest(const v1::LoadStageRequest& r) {
     if (!std::isfinite(value) || value < 0) {
       return invalid(name, " must be a finite number >= 0, got ", value);
     }
+  }
+  if (r.measure_step_rows() > kMaxMeasuredRows) {
+    return invalid("measure_step_rows must be at most ", kMaxMeasuredRows,
+                   ", got ", r.measure_step_rows());
   }
   if (r.n_threads() > kMaxThreads) {
     return invalid("n_threads must be at most ", kMaxThreads, ", got ",
@@ -209,6 +218,17 @@ absl::StatusOr<std::unique_ptr<ServedStage>> ServedStage::Load(
   response.set_load_ms(std::chrono::duration<double, std::milli>(
                            std::chrono::steady_clock::now() - start)
                            .count());
+  if (r.measure_step_rows() > 0) {
+    LP_ASSIGN_OR_RETURN(
+        const std::vector<StepTiming> timings,
+        MeasureStepCosts(*s->stage_, r.measure_step_rows(), kStepCostBudgetMs),
+        "layers ", layers);
+    for (const StepTiming& t : timings) {
+      v1::StepCost* cost = response.add_step_costs();
+      cost->set_rows(static_cast<uint32_t>(t.rows));
+      cost->set_ms(t.ms);
+    }
+  }
   return s;
 }
 

@@ -11,6 +11,9 @@
 //   work      StageScratchBytes for kWorkBufferRows rows, as the
 //             coordinator's planner counts it
 //
+// When the request asks (measure_step_rows), loading ends by timing decode
+// steps of 1, 2, 4, ... rows (worker/step_costs.h) for the coordinator.
+//
 // Running a micro-batch is serialised by a lock, so the data plane and
 // FreeSequence may call from any thread.
 #ifndef LAYERPOOL_WORKER_SERVED_STAGE_H_

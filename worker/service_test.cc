@@ -193,6 +193,21 @@ TEST_F(WorkerServiceTest, LoadStageChecksTheFileAndTheRequest) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_THAT(status.error_message(), HasSubstr("/nonexistent/model.gguf"));
 
+  // Step costs are timed on request: 1, 2 and 3 rows here, at most 64.
+  request.set_model_path(ModelPath());
+  request.set_measure_step_rows(65);
+  EXPECT_THAT(front_.Load(request).error_message(),
+              HasSubstr("measure_step_rows must be at most 64"));
+  request.set_measure_step_rows(3);
+  v1::LoadStageResponse timed;
+  ASSERT_TRUE(front_.Load(request, &timed).ok());
+  ASSERT_EQ(timed.step_costs_size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(timed.step_costs(i).rows(), static_cast<uint32_t>(i + 1));
+    EXPECT_GT(timed.step_costs(i).ms(), 0);
+  }
+  EXPECT_EQ(front_.Health().state(), v1::STAGE_STATE_READY);
+
   // The right hash is accepted.
   ASSERT_TRUE(back_.Load(0, 1, 0, &loaded).ok());
   EXPECT_TRUE(front_.Load(0, 1, 0, nullptr, loaded.content_hash()).ok());

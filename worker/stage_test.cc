@@ -1,5 +1,7 @@
 #include "worker/stage.h"
 
+#include "worker/step_costs.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/shared_data.h"
@@ -199,6 +201,40 @@ TEST_F(StageTest, Q8_0CacheRunsCloseToF16) {
   }
   EXPECT_GT(max_diff, 0.0);
   EXPECT_LT(max_diff, 0.1);
+}
+
+// Timing steps at load: 1, 2, 4 rows and the maximum, on a first and a last
+// stage; the budget cuts it short after the first size; the stage computes
+// as a fresh one does afterwards (the timing used caches of its own).
+TEST_F(StageTest, MeasureStepCosts) {
+  auto front = MakeStage(0, 5);
+  auto back = MakeStage(5, 12);
+  ASSERT_TRUE(front && back);
+  for (Stage* stage : {front.get(), back.get()}) {
+    auto timings = MeasureStepCosts(*stage, 5, /*budget_ms=*/60000);
+    ASSERT_TRUE(timings.ok()) << timings.status();
+    std::vector<int64_t> rows;
+    for (const StepTiming& t : *timings) {
+      rows.push_back(t.rows);
+      EXPECT_GT(t.ms, 0);
+    }
+    EXPECT_EQ(rows, (std::vector<int64_t>{1, 2, 4, 5}));
+    timings = MeasureStepCosts(*stage, 8, /*budget_ms=*/0);
+    ASSERT_TRUE(timings.ok()) << timings.status();
+    EXPECT_EQ(timings->size(), 1u);
+  }
+  EXPECT_EQ(MeasureStepCosts(*front, 0, 1000).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  auto fresh = MakeStage(0, 5);
+  const std::vector<int32_t> tokens = {1, 80, 147};
+  const std::vector<int32_t> positions = {0, 1, 2};
+  auto c_used = front->NewCache(8), c_fresh = fresh->NewCache(8);
+  std::vector<KvCache*> used(3, c_used->get()), clean(3, c_fresh->get());
+  std::vector<float> after, expected;
+  ASSERT_TRUE(front->Forward({tokens, {}, positions, used, {}, {}, {}}, &after).ok());
+  ASSERT_TRUE(fresh->Forward({tokens, {}, positions, clean, {}, {}, {}}, &expected).ok());
+  EXPECT_EQ(after, expected);
 }
 
 }  // namespace

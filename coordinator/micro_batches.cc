@@ -1,0 +1,61 @@
+#include "coordinator/micro_batches.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace layerpool {
+
+double StepMs(const StepCurve& curve, int rows) {
+  if (curve.empty()) return 0;
+  if (rows <= curve.front().rows) return curve.front().ms;
+  if (curve.size() == 1) return curve.front().ms * rows / curve.front().rows;
+  size_t i = 1;  // the segment [i - 1, i] holding rows, or the last one
+  while (i + 1 < curve.size() && curve[i].rows < rows) ++i;
+  const StepCostPoint& a = curve[i - 1];
+  const StepCostPoint& b = curve[i];
+  const double slope = (b.ms - a.ms) / (b.rows - a.rows);
+  return std::max(0.0, a.ms + slope * (rows - a.rows));
+}
+
+std::vector<int> MicroBatchesByLive(const std::vector<StepCurve>& stages,
+                                    int max_live, double turnaround_ms) {
+  if (stages.empty() || max_live < 0) return {};
+  for (const StepCurve& c : stages) {
+    if (c.empty()) return {};
+  }
+  std::vector<int> by_live(max_live + 1, 0);
+  for (int n = 1; n <= max_live; ++n) {
+    double best = 0;  // ms per token of by_live[n]
+    for (int k = 1; k <= n; ++k) {
+      // The scheduler puts at most ceil(n / k) sequences in a micro-batch;
+      // skip the k for which that makes fewer than k micro-batches.
+      const int rows = (n + k - 1) / k;
+      if ((n + rows - 1) / rows != k) continue;
+      double slowest = 0, sum = 0;
+      for (const StepCurve& c : stages) {
+        const double t = StepMs(c, rows);
+        slowest = std::max(slowest, t);
+        sum += t;
+      }
+      const double per_token = std::max(k * slowest, sum + turnaround_ms) / n;
+      // Fewer micro-batches first; more only when 2% faster.
+      if (k == 1 || per_token < 0.98 * best) {
+        by_live[n] = k;
+        best = per_token;
+      }
+    }
+  }
+  return by_live;
+}
+
+std::string DescribeMicroBatches(const std::vector<int>& by_live) {
+  std::vector<std::string> parts;
+  for (size_t n = 1; n < by_live.size(); ++n) {
+    parts.push_back(absl::StrCat(n, ":", by_live[n]));
+  }
+  return absl::StrJoin(parts, " ");
+}
+
+}  // namespace layerpool

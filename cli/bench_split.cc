@@ -4,9 +4,12 @@
 // concurrency level runs that many streams at once (each its own random
 // prompt), measuring prefill and decode tokens/s, each stage's busy fraction
 // and each link's mean hop latency. Every figure is held against its ceiling: the
-// one-stage pipeline at the same concurrency (ideal speed-up = stages), and
-// for a single stream the model run in this process with no pipeline at all.
+// one-stage pipeline at the same concurrency, with the speed-up the stages'
+// measured step costs allow (coordinator/micro_batches.h: below the number
+// of stages wherever a step of fewer rows costs more per row), and for a
+// single stream the model run in this process with no pipeline at all.
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <numeric>
@@ -48,6 +51,11 @@ struct RunFigures {
   std::vector<double> hops_us;
   std::vector<std::string> links;  // stage i -> i + 1: "unix socket", "grpc"
   double speedup = 0;        // over one stage at the same concurrency
+  // What the stages' measured step costs allow (coordinator/micro_batches.h,
+  // no link time): decode tokens/s, and the speed-up over one stage doing
+  // all their work (the sum of their steps), both from the same timings.
+  double ceiling_tps = 0;
+  double ceiling_speedup = 0;
 };
 
 std::vector<int32_t> RandomPrompt(int64_t n, int32_t n_vocab, uint32_t seed) {
@@ -177,6 +185,17 @@ absl::StatusOr<std::vector<RunFigures>> BenchSplit(
         r.links.push_back(description.stages(static_cast<int>(i)).link_to_next());
       }
     }
+    if (const std::vector<StepCurve> curves = cluster->step_curves();
+        std::none_of(curves.begin(), curves.end(),
+                     [](const StepCurve& curve) { return curve.empty(); })) {
+      // One stage doing every stage's work takes their steps' sum.
+      const int n = static_cast<int>(c);
+      const double round_ms = BestRound(curves, n, 0).ms;
+      double one_stage_ms = 0;
+      for (const StepCurve& curve : curves) one_stage_ms += StepMs(Regularize(curve), n);
+      r.ceiling_tps = 1000.0 * n / round_ms;
+      r.ceiling_speedup = one_stage_ms / round_ms;
+    }
     r.hop_us = std::accumulate(r.hops_us.begin(), r.hops_us.end(), 0.0) /
                static_cast<double>(r.hops_us.size());
     out.push_back(r);
@@ -200,7 +219,9 @@ int RunBenchSplit(std::span<char* const> args) {
       "concurrency level, and prints per\nrun: prefill and decode tokens/s, each "
       "stage's busy fraction, each link's mean hop latency\n(coordinator to stage 0, "
       "then stage to stage, with the transport each link took),\nand the speed-up over "
-      "one stage at the same concurrency (ideal: the number of\nstages). A one-stage "
+      "one stage at the same concurrency, next to its ceiling: what the\nstages' step "
+      "costs, timed when they loaded, allow with no time on the links (at most\nthe number "
+      "of stages; less where micro-batches of fewer rows cost more per row). A one-stage "
       "run is added when missing; a single in-process stream is\nthe baseline a "
       "pipeline's single-stream decode is held against.");
   engine.Register(flags);
@@ -280,7 +301,9 @@ int RunBenchSplit(std::span<char* const> args) {
                            {"mean_hop_us", r.hop_us},
                            {"hop_us_per_link", r.hops_us},
                            {"stage_links", r.links},
-                           {"speedup_over_one_stage", r.speedup}});
+                           {"speedup_over_one_stage", r.speedup},
+                           {"ceiling_decode_tokens_per_s", r.ceiling_tps},
+                           {"ceiling_speedup", r.ceiling_speedup}});
     }
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -288,9 +311,9 @@ int RunBenchSplit(std::span<char* const> args) {
   std::cout << absl::StrFormat(
       "in-process single stream: %.1f decode tokens/s (%d threads)\n\n", *alone,
       engine.threads);
-  std::cout << absl::StrFormat("%-12s %6s %5s %12s %12s %9s %9s %-16s  %s\n", "split",
+  std::cout << absl::StrFormat("%-12s %6s %5s %12s %12s %9s %9s %9s %-16s  %s\n", "split",
                                "stages", "conc", "prefill t/s", "decode t/s",
-                               "speed-up", "of ideal", "hops us", "stage busy");
+                               "speed-up", "ceiling", "of it", "hops us", "stage busy");
   std::string links;  // of the last split shown, printed when they change
   for (const RunFigures& r : all) {
     const std::string these = absl::StrJoin(r.links, ", ");
@@ -301,9 +324,14 @@ int RunBenchSplit(std::span<char* const> args) {
     std::vector<std::string> busy, hops;
     for (double b : r.busy) busy.push_back(absl::StrFormat("%.0f%%", 100 * b));
     for (double h : r.hops_us) hops.push_back(absl::StrFormat("%.0f", h));
-    std::cout << absl::StrFormat("%-12s %6d %5d %12.1f %12.1f %8.2fx %8.0f%% %-16s  %s%s\n",
+    const bool ceiling = r.ceiling_speedup > 0;
+    std::cout << absl::StrFormat("%-12s %6d %5d %12.1f %12.1f %8.2fx %9s %9s %-16s  %s%s\n",
                                  r.split, r.stages, r.concurrency, r.prefill_tps,
-                                 r.decode_tps, r.speedup, 100 * r.speedup / r.stages,
+                                 r.decode_tps, r.speedup,
+                                 ceiling ? absl::StrFormat("%.2fx", r.ceiling_speedup) : "-",
+                                 ceiling ? absl::StrFormat("%.0f%%", 100 * r.speedup /
+                                                                         r.ceiling_speedup)
+                                         : "-",
                                  absl::StrJoin(hops, " "), absl::StrJoin(busy, " "),
                                  r.concurrency == 1
                                      ? absl::StrFormat("  (%.0f%% of in-process)",

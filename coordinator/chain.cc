@@ -81,6 +81,20 @@ absl::Status LoadPlannedStages(const ChainConfig& config, const std::vector<Stag
   return absl::OkStatus();
 }
 
+std::vector<StepCurve> Chain::step_curves() const {
+  std::vector<StepCurve> curves;
+  for (const auto& link : stages_) {
+    StepCurve& curve = curves.emplace_back();
+    for (const v1::StepCost& c : link->loaded().step_costs()) {
+      // Rows increasing and times finite, or the curve ends there.
+      if (c.rows() == 0 || !(c.ms() >= 0 && c.ms() < 1e9)) break;
+      if (!curve.empty() && static_cast<int>(c.rows()) <= curve.back().rows) break;
+      curve.push_back({static_cast<int>(c.rows()), c.ms()});
+    }
+  }
+  return curves;
+}
+
 absl::StatusOr<std::unique_ptr<Chain>> Chain::Connect(
     const ChainConfig& config, uint64_t generation,
     std::vector<std::shared_ptr<WorkerLink>> stages, std::vector<StagePlan> plan,

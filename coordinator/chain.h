@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "coordinator/micro_batches.h"
 #include "coordinator/planner.h"
 #include "coordinator/worker_link.h"
 #include "grpcpp/grpcpp.h"
@@ -119,6 +120,9 @@ class Chain {
   // Into stage 0; Unavailable when that stream broke.
   [[nodiscard]] absl::Status Send(v1::ActivationChunk chunk) { return to_first_->Send(std::move(chunk)); }
   double first_hop_us() const { return to_first_->mean_hop_us(); }
+  // Each stage's step costs, as it measured them when it loaded
+  // (LoadStageResponse.step_costs); a stage that did not has an empty curve.
+  std::vector<StepCurve> step_curves() const;
 
   // The chain's last act: ends this coordinator's lease on every stage's
   // worker (in parallel, each within `timeout`), so that another

@@ -198,6 +198,10 @@ int Cluster::n_stages() const { return impl_->current()->size(); }
 
 double Cluster::first_hop_us() const { return impl_->current()->first_hop_us(); }
 
+std::vector<StepCurve> Cluster::step_curves() const {
+  return impl_->current()->step_curves();
+}
+
 absl::StatusOr<std::unique_ptr<Cluster::Stream>> Cluster::Generate(
     GenerateRequest request) {
   if (request.prompt.empty()) {

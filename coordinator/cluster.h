@@ -40,6 +40,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "coordinator/micro_batches.h"
 #include "coordinator/scheduler.h"
 #include "layerpool/v1/inference.pb.h"
 #include "layerpool/v1/worker.pb.h"
@@ -159,6 +160,8 @@ class Cluster {
   // Mean time from sending a micro-batch to stage 0 to its ack, less the
   // stage's queue and compute time, halved, microseconds; 0 before any.
   double first_hop_us() const;
+  // Each stage's step costs, measured when it loaded (Chain::step_curves).
+  std::vector<StepCurve> step_curves() const;
 
  private:
   struct Impl;

@@ -21,38 +21,29 @@ namespace {
 // were 0.1-0.6 ms (bench/results/2026-12-04-pipeline-vs-llama-rpc.md).
 constexpr double kTurnaroundMsPerHop = 0.3;
 
-// The scheduler's micro-batches by live sequences, from the step costs the
-// stages measured when they loaded; empty when one did not (an older worker).
-std::vector<int> MicroBatchTable(const Chain& chain, int max_sequences,
-                                 std::string* described) {
-  std::vector<StepCurve> curves;
+// The step costs as the log shows them.
+std::string DescribeStepCosts(const Chain& chain, const std::vector<StepCurve>& curves) {
+  std::vector<std::string> stages;
   for (int i = 0; i < chain.size(); ++i) {
-    StepCurve& curve = curves.emplace_back();
-    for (const v1::StepCost& c : chain.stage(i).loaded().step_costs()) {
-      if (c.rows() == 0 || !(c.ms() >= 0)) break;  // not from our worker
-      if (!curve.empty() && static_cast<int>(c.rows()) <= curve.back().rows) break;
-      curve.push_back({static_cast<int>(c.rows()), c.ms()});
-    }
     std::vector<std::string> points;
-    for (const StepCostPoint& p : curve) {
+    for (const StepCostPoint& p : curves[i]) {
       points.push_back(absl::StrFormat("%d row%s %.1f ms", p.rows, p.rows == 1 ? "" : "s", p.ms));
     }
-    *described += absl::StrCat(i == 0 ? "" : "; ", chain.StageName(i), ": ",
-                               absl::StrJoin(points, ", "));
+    stages.push_back(absl::StrCat(chain.StageName(i), ": ", absl::StrJoin(points, ", ")));
   }
-  return MicroBatchesByLive(curves, max_sequences,
-                            kTurnaroundMsPerHop * (chain.size() + 1));
+  return absl::StrJoin(stages, "; ");
 }
 
 }  // namespace
 
 void Cluster::Impl::UseStepCosts(Scheduler& scheduler) const {
-  std::string costs;
-  std::vector<int> by_live = MicroBatchTable(*chain, options.max_sequences, &costs);
+  const std::vector<StepCurve> curves = chain->step_curves();
+  std::vector<int> by_live = MicroBatchesByLive(curves, options.max_sequences,
+                                                kTurnaroundMsPerHop * (chain->size() + 1));
   if (by_live.empty()) {
     Log("micro-batches: one per stage (a stage did not measure its steps)");
   } else {
-    Log(absl::StrCat("step costs: ", costs));
+    Log(absl::StrCat("step costs: ", DescribeStepCosts(*chain, curves)));
     Log(absl::StrCat("micro-batches by live sequences: ", DescribeMicroBatches(by_live)));
   }
   scheduler.SetMicroBatchesByLive(std::move(by_live));

@@ -7,6 +7,15 @@
 
 namespace layerpool {
 
+StepCurve Regularize(StepCurve curve) {
+  for (size_t i = 1; i < curve.size(); ++i) {
+    const StepCostPoint& below = curve[i - 1];
+    const double per_row_cap = below.ms * curve[i].rows / below.rows;
+    curve[i].ms = std::clamp(curve[i].ms, below.ms, per_row_cap);
+  }
+  return curve;
+}
+
 double StepMs(const StepCurve& curve, int rows) {
   if (curve.empty()) return 0;
   if (rows <= curve.front().rows) return curve.front().ms;
@@ -19,6 +28,28 @@ double StepMs(const StepCurve& curve, int rows) {
   return std::max(0.0, a.ms + slope * (rows - a.rows));
 }
 
+Round BestRound(const std::vector<StepCurve>& measured, int n, double turnaround_ms) {
+  std::vector<StepCurve> stages;
+  for (const StepCurve& c : measured) stages.push_back(Regularize(c));
+  Round best;
+  for (int k = 1; k <= n; ++k) {
+    // The scheduler puts at most ceil(n / k) sequences in a micro-batch;
+    // skip the k for which that makes fewer than k micro-batches.
+    const int rows = (n + k - 1) / k;
+    if ((n + rows - 1) / rows != k) continue;
+    double slowest = 0, sum = 0;
+    for (const StepCurve& c : stages) {
+      const double t = StepMs(c, rows);
+      slowest = std::max(slowest, t);
+      sum += t;
+    }
+    const double ms = std::max(k * slowest, sum + turnaround_ms);
+    // Fewer micro-batches first; more only when 2% faster.
+    if (k == 1 || ms < 0.98 * best.ms) best = {k, ms};
+  }
+  return best;
+}
+
 std::vector<int> MicroBatchesByLive(const std::vector<StepCurve>& stages,
                                     int max_live, double turnaround_ms) {
   if (stages.empty() || max_live < 0) return {};
@@ -27,25 +58,7 @@ std::vector<int> MicroBatchesByLive(const std::vector<StepCurve>& stages,
   }
   std::vector<int> by_live(max_live + 1, 0);
   for (int n = 1; n <= max_live; ++n) {
-    double best = 0;  // ms per token of by_live[n]
-    for (int k = 1; k <= n; ++k) {
-      // The scheduler puts at most ceil(n / k) sequences in a micro-batch;
-      // skip the k for which that makes fewer than k micro-batches.
-      const int rows = (n + k - 1) / k;
-      if ((n + rows - 1) / rows != k) continue;
-      double slowest = 0, sum = 0;
-      for (const StepCurve& c : stages) {
-        const double t = StepMs(c, rows);
-        slowest = std::max(slowest, t);
-        sum += t;
-      }
-      const double per_token = std::max(k * slowest, sum + turnaround_ms) / n;
-      // Fewer micro-batches first; more only when 2% faster.
-      if (k == 1 || per_token < 0.98 * best) {
-        by_live[n] = k;
-        best = per_token;
-      }
-    }
+    by_live[n] = BestRound(stages, n, turnaround_ms).micro_batches;
   }
   return by_live;
 }

@@ -31,11 +31,28 @@ struct StepCostPoint {
 };
 using StepCurve = std::vector<StepCostPoint>;
 
+// The curve as a stage's steps can cost: never less for more rows, and
+// never more per row for more rows (a step of 2r rows could always run as
+// two of r). Timings taken on a busy machine break both; each point is
+// clamped to its neighbour below.
+StepCurve Regularize(StepCurve curve);
+
 // A step of `rows` rows on a stage: linear between measured points, and
 // past the last along the last two points' slope (or in proportion to rows
 // when only one point was measured); below the first, the first's time.
 // 0 for an empty curve.
 double StepMs(const StepCurve& curve, int rows);
+
+// The best round for n decoding sequences (n >= 1): k micro-batches and
+// the round's length, from the formula above on the regularized curves.
+// With turnaround 0 it is the pipeline's ceiling: n / ms tokens per ms is
+// the most its stages allow; against the sum of the stages' steps of n rows
+// (one stage doing all their work), the most a split can speed up.
+struct Round {
+  int micro_batches = 0;
+  double ms = 0;
+};
+Round BestRound(const std::vector<StepCurve>& stages, int n, double turnaround_ms);
 
 // For each n in [0, max_live]: the micro-batches to spread n decoding
 // sequences over (0 for n = 0). Empty when some stage has no curve (the

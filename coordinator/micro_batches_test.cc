@@ -20,6 +20,20 @@ StepCurve Linear() { return {{1, 10}, {2, 14}, {4, 22}, {8, 38}}; }
 // A GPU stage at small batches: the same time for any rows.
 StepCurve Flat() { return {{1, 10}, {2, 10}, {4, 10}, {8, 10.1}}; }
 
+TEST(MicroBatchesTest, RegularizeClampsNoisyTimings) {
+  // Taken on a busy machine: 2 rows dearer per row than 1, 8 rows cheaper
+  // than 4. Clamped to 20 (2 x 10) and 30.
+  const StepCurve noisy = {{1, 10}, {2, 25}, {4, 30}, {8, 29}};
+  const StepCurve clean = Regularize(noisy);
+  EXPECT_DOUBLE_EQ(clean[1].ms, 20);
+  EXPECT_DOUBLE_EQ(clean[2].ms, 30);
+  EXPECT_DOUBLE_EQ(clean[3].ms, 30);
+  // With no turnaround to hide, one stage never splits its sequences,
+  // whatever the timings said.
+  const std::vector<int> one = MicroBatchesByLive({noisy}, 8, 0);
+  for (int n = 1; n <= 8; ++n) EXPECT_EQ(one[n], 1) << n;
+}
+
 TEST(MicroBatchesTest, OnePerStageWhenStepsCostByRows) {
   const std::vector<int> by_live =
       MicroBatchesByLive({Linear(), Linear()}, 8, /*turnaround_ms=*/0.5);
@@ -29,6 +43,21 @@ TEST(MicroBatchesTest, OnePerStageWhenStepsCostByRows) {
   // take 50 ms a round, three pairs 56.5), then pairs.
   EXPECT_EQ(MicroBatchesByLive({Linear(), Linear(), Linear(), Linear()}, 6, 0.5),
             (std::vector<int>{0, 1, 2, 3, 4, 5, 3}));
+}
+
+TEST(MicroBatchesTest, TheCeilingOfASplit) {
+  // Two such stages against one stage holding both halves (20 ms + 8 ms a
+  // row): at four streams, two micro-batches of two rows take 28 ms a round
+  // where one stage takes 44 for all four, so the ceiling is 44 / 28 =
+  // 1.57x, not 2x: each stage's fixed cost is paid twice a round.
+  const Round two = BestRound({Linear(), Linear()}, 4, 0);
+  EXPECT_EQ(two.micro_batches, 2);
+  EXPECT_DOUBLE_EQ(two.ms, 28);
+  const Round one = BestRound({{{1, 20}, {2, 28}, {4, 44}}}, 4, 0);
+  EXPECT_EQ(one.micro_batches, 1);
+  EXPECT_DOUBLE_EQ(one.ms, 44);
+  // With the turnaround, the round waits for the micro-batch to come back.
+  EXPECT_DOUBLE_EQ(BestRound({Linear(), Linear()}, 4, 3).ms, 31);
 }
 
 TEST(MicroBatchesTest, OneThroughAllStagesWhenStepsAreFlat) {

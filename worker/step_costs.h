@@ -23,7 +23,7 @@ struct StepTiming {
 // itself included), each row a new one-token sequence (as decode steps of
 // that many streams; the last stage computes every row's logits). One
 // unmeasured step first brings the weights into memory; each size then
-// takes the faster of two steps. Sizes after the first are skipped once
+// takes the fastest of three steps. Sizes after the first are skipped once
 // the measured steps have taken budget_ms. Forward's errors pass through;
 // InvalidArgument for max_rows < 1. Not thread-safe with other calls on
 // `stage`.

@@ -18,7 +18,8 @@ Each repetition, in this order (so slow drift hits every figure alike):
      llama-batched-bench (4 and 16 sequences) across them, layers split as
      --split says (-ts), everything offloaded (-ngl 99);
   3. layerpool bench-split: one stage, and the split, at 1, 4 and 16
-     streams, plus its in-process single stream.
+     streams, plus its in-process single stream, and the speed-up the
+     split's stages allow by their step costs timed at load (its ceiling).
 Every figure is the median of --reps repetitions, with its range. The
 ratios asked of the pipeline (issue 15) follow the table. --plot writes a
 PNG of decode tokens/s against concurrency. Progress goes to stderr."""
@@ -120,6 +121,7 @@ def layerpool():
         figures[(r["stages"], r["concurrency"])] = r["decode_tokens_per_s"]
         if r["stages"] > 1:
             figures[("hops", r["concurrency"])] = r["hop_us_per_link"]
+            figures[("ceiling", r["concurrency"])] = r.get("ceiling_speedup", 0)
             figures["links"] = r["stage_links"]
     return figures
 
@@ -137,6 +139,7 @@ for rep in range(args.reps):
         f[f"ours_1stage_{c}"] = ours[(1, c)]
         f[f"ours_split_{c}"] = ours[(len(counts), c)]
         f[f"ours_hops_{c}"] = ours[("hops", c)]
+        f[f"ours_ceiling_{c}"] = ours[("ceiling", c)]
     f["links"] = ours.get("links", [])
     reps.append(f)
 
@@ -181,7 +184,9 @@ print(f"| layerpool, {S} stages ({args.split}) | " +
       " | ".join(cell(f"ours_split_{c}") for c in CONCURRENCY) + " |")
 hops = [" / ".join(f"{statistics.median(r[f'ours_hops_{c}'][i] for r in reps):.0f}"
                    for i in range(S)) for c in CONCURRENCY]
-print(f"| layerpool mean hop, µs (coordinator→0 / stage links) | " + " | ".join(hops) + " |\n")
+print(f"| layerpool mean hop, µs (coordinator→0 / stage links) | " + " | ".join(hops) + " |")
+print(f"| layerpool, {S} stages: ceiling of the speed-up over 1 stage (the stages' step costs) | " +
+      " | ".join(f"{med(f'ours_ceiling_{c}')[0]:.2f}×" for c in CONCURRENCY) + " |\n")
 
 ratios = [
     (f"{S} stages, 1 stream / llama.cpp RPC 1 stream", "ours_split_1", "llama_rpc_1", 1.3),

@@ -7,7 +7,7 @@ uneven, and one stage per layer for stories260K, must print exactly the
 greedy tokens of `layerpool run` in one process (f32 on the wire). Sampled
 runs with a seed must agree too: sampling happens on the last stage.
 Usage: cluster_split_test.py LAYERPOOL SHARED_DIR"""
-import json, os, subprocess, sys
+import json, os, re, subprocess, sys
 
 lp, shared = sys.argv[1], os.environ.get("LAYERPOOL_SHARED") or sys.argv[2]
 if not os.path.isdir(os.path.join(shared, "models")):
@@ -78,6 +78,22 @@ for links, expect in (("auto", "over unix socket"), ("grpc", "over grpc")):
         failures.append(f"--stage-links {links}: log lacks 3 x {expect!r}: {out.stderr[-800:]}")
     else:
         print(f"ok  --stage-links {links}")
+
+# Each stage times its steps when it loads (1, 2 and 4 rows with four
+# sequences) and the coordinator chooses micro-batches from them: the log
+# shows both, and the tokens stay the same.
+args = [lp, "run", "--model", model, "--prompt", PROMPT, "--n-predict", "24", "--output",
+        "json", "--threads", "1", "--temp", "0", "--local-workers", "3", "--split", "4,4,4",
+        "--max-sequences", "4"]
+out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+costs = re.search(r"step costs: (.*)", out.stderr)
+table = re.search(r"micro-batches by live sequences: 1:1 2:\d 3:\d 4:\d\n", out.stderr)
+if out.returncode != 0 or json.loads(out.stdout)["tokens"] != alone["tokens"]:
+    failures.append(f"step costs: rc={out.returncode} {out.stderr[-400:]}")
+elif not costs or costs.group(1).count("4 rows") != 3 or not table:
+    failures.append(f"step costs: the log lacks them or the choice: {out.stderr[-800:]}")
+else:
+    print("ok  step costs timed at load, micro-batches chosen from them")
 
 # A prompt in chunks of 3 rows: the chunks follow each other down the
 # pipe without waiting for one another, and the tokens stay the same.

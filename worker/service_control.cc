@@ -4,9 +4,12 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "base/human_bytes.h"
 #include "base/status_macros.h"
@@ -217,6 +220,15 @@ absl::Status WorkerService::LoadStageImpl(const v1::LoadStageRequest& request,
                    HumanBytes(response->weight_bytes()), " weights, ",
                    HumanBytes(response->kv_cache_bytes()), " KV cache) in ",
                    static_cast<int64_t>(response->load_ms()), " ms"));
+  if (response->step_costs_size() > 0) {
+    std::vector<std::string> steps;
+    for (const v1::StepCost& c : response->step_costs()) {
+      steps.push_back(absl::StrFormat("%d row%s %.1f ms", c.rows(), c.rows() == 1 ? "" : "s",
+                                      c.ms()));
+    }
+    Log(absl::StrCat("stage ", stage_->stage_index(), ": decode steps took ",
+                     absl::StrJoin(steps, ", ")));
+  }
   return absl::OkStatus();
 }
 

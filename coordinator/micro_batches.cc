@@ -56,8 +56,10 @@ std::vector<int> MicroBatchesByLive(const std::vector<StepCurve>& stages,
   for (const StepCurve& c : stages) {
     if (c.empty()) return {};
   }
-  std::vector<int> by_live(max_live + 1, 0);
-  for (int n = 1; n <= max_live; ++n) {
+  // Each n costs O(n) rounds: the table stops at kMaxTableLive, whose entry
+  // serves every larger n (the scheduler takes the last).
+  std::vector<int> by_live(std::min(max_live, kMaxTableLive) + 1, 0);
+  for (int n = 1; n < static_cast<int>(by_live.size()); ++n) {
     by_live[n] = BestRound(stages, n, turnaround_ms).micro_batches;
   }
   return by_live;

@@ -54,9 +54,10 @@ struct Round {
 };
 Round BestRound(const std::vector<StepCurve>& stages, int n, double turnaround_ms);
 
-// For each n in [0, max_live]: the micro-batches to spread n decoding
-// sequences over (0 for n = 0). Empty when some stage has no curve (the
-// scheduler then keeps one micro-batch per stage).
+// For each n in [0, min(max_live, kMaxTableLive)]: the micro-batches to
+// spread n decoding sequences over (0 for n = 0). Empty when some stage has
+// no curve (the scheduler then keeps one micro-batch per stage).
+inline constexpr int kMaxTableLive = 1024;
 std::vector<int> MicroBatchesByLive(const std::vector<StepCurve>& stages,
                                     int max_live, double turnaround_ms);
 

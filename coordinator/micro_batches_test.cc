@@ -75,6 +75,9 @@ TEST(MicroBatchesTest, UnknownCostsKeepTheDefault) {
   EXPECT_TRUE(MicroBatchesByLive({Linear(), {}}, 4, 0.5).empty());
   EXPECT_TRUE(MicroBatchesByLive({}, 4, 0.5).empty());
   EXPECT_EQ(MicroBatchesByLive({Linear()}, 0, 0.5), (std::vector<int>{0}));
+  // 65,536 sequences (a worker's bound) stop the table at 1,024.
+  EXPECT_EQ(MicroBatchesByLive({Linear(), Linear()}, 1 << 16, 0.5).size(),
+            static_cast<size_t>(kMaxTableLive) + 1);
 }
 
 }  // namespace

@@ -28,9 +28,16 @@ double StepMs(const StepCurve& curve, int rows) {
   return std::max(0.0, a.ms + slope * (rows - a.rows));
 }
 
-Round BestRound(const std::vector<StepCurve>& measured, int n, double turnaround_ms) {
+namespace {
+
+std::vector<StepCurve> RegularizeAll(const std::vector<StepCurve>& measured) {
   std::vector<StepCurve> stages;
   for (const StepCurve& c : measured) stages.push_back(Regularize(c));
+  return stages;
+}
+
+// BestRound on curves already regularized.
+Round BestRoundOfRegular(const std::vector<StepCurve>& stages, int n, double turnaround_ms) {
   Round best;
   for (int k = 1; k <= n; ++k) {
     // The scheduler puts at most ceil(n / k) sequences in a micro-batch;
@@ -50,6 +57,12 @@ Round BestRound(const std::vector<StepCurve>& measured, int n, double turnaround
   return best;
 }
 
+}  // namespace
+
+Round BestRound(const std::vector<StepCurve>& measured, int n, double turnaround_ms) {
+  return BestRoundOfRegular(RegularizeAll(measured), n, turnaround_ms);
+}
+
 std::vector<int> MicroBatchesByLive(const std::vector<StepCurve>& stages,
                                     int max_live, double turnaround_ms) {
   if (stages.empty() || max_live < 0) return {};
@@ -59,8 +72,9 @@ std::vector<int> MicroBatchesByLive(const std::vector<StepCurve>& stages,
   // Each n costs O(n) rounds: the table stops at kMaxTableLive, whose entry
   // serves every larger n (the scheduler takes the last).
   std::vector<int> by_live(std::min(max_live, kMaxTableLive) + 1, 0);
+  const std::vector<StepCurve> regular = RegularizeAll(stages);
   for (int n = 1; n < static_cast<int>(by_live.size()); ++n) {
-    by_live[n] = BestRound(stages, n, turnaround_ms).micro_batches;
+    by_live[n] = BestRoundOfRegular(regular, n, turnaround_ms).micro_batches;
   }
   return by_live;
 }

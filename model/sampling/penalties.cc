@@ -2,25 +2,19 @@
 
 namespace layerpool::sampling_internal {
 
-PenaltyHistory::PenaltyHistory(int32_t last_n) : last_n_(last_n) {
-  if (last_n_ > 0) ring_.resize(static_cast<size_t>(last_n_));
-}
+PenaltyHistory::PenaltyHistory(int32_t last_n) : last_n_(last_n) {}
 
 void PenaltyHistory::Accept(int32_t token) {
   if (last_n_ == 0) return;
   ++counts_[token];
   if (last_n_ < 0) return;  // unbounded: nothing ever leaves the window
 
-  if (ring_size_ == ring_.size()) {
-    // Full: the oldest token leaves the window and its slot takes the new.
-    const int32_t old = ring_[ring_start_];
-    auto it = counts_.find(old);
+  window_.push_back(token);
+  if (window_.size() > static_cast<size_t>(last_n_)) {
+    // Full: the oldest token leaves the window.
+    auto it = counts_.find(window_.front());
     if (--it->second == 0) counts_.erase(it);
-    ring_[ring_start_] = token;
-    ring_start_ = (ring_start_ + 1) % ring_.size();
-  } else {
-    ring_[(ring_start_ + ring_size_) % ring_.size()] = token;
-    ++ring_size_;
+    window_.pop_front();
   }
 }
 

@@ -13,8 +13,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <span>
-#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "model/sampling/candidates.h"
@@ -25,7 +25,9 @@ class PenaltyHistory {
  public:
   // last_n > 0: a window of the last last_n tokens; 0: records nothing;
   // -1: every token accepted so far (llama.cpp maps -1 to the context
-  // size, which a Sampler does not know).
+  // size, which a Sampler does not know). Memory grows with the tokens
+  // accepted, never with last_n itself: a request may ask for a window of
+  // 2^30 tokens without the sampler reserving 4 GiB for it.
   explicit PenaltyHistory(int32_t last_n);
 
   void Accept(int32_t token);
@@ -41,9 +43,7 @@ class PenaltyHistory {
 
  private:
   int32_t last_n_;
-  std::vector<int32_t> ring_;  // capacity last_n_ when last_n_ > 0
-  size_t ring_start_ = 0;      // oldest entry
-  size_t ring_size_ = 0;
+  std::deque<int32_t> window_;  // the window, oldest first (last_n_ > 0)
   absl::flat_hash_map<int32_t, int32_t> counts_;
 };
 

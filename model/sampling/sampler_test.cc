@@ -182,6 +182,23 @@ TEST(PenaltiesTest, RepeatPenaltyChangesTheGreedyChoice) {
   EXPECT_EQ(off.Sample(logits), 4);
 }
 
+// A Generate request may ask for any window up to 2^30 tokens (the fuzzer
+// found the sampler reserving 4 GiB for it up front). The history grows
+// with the tokens accepted, and a window longer than them counts them all.
+TEST(PenaltiesTest, AHugeWindowCostsOnlyTheTokensAccepted) {
+  SamplingParams p;
+  p.temperature = 0.0f;
+  p.repeat_penalty = 2.0f;
+  p.repeat_last_n = 1 << 30;
+  const std::vector<float> logits = {2.0f, -1.0f, 0.5f, 1.5f, 3.0f};
+  const long before = testing::AllocatedBytes();
+  Sampler huge(p);
+  for (int32_t t : {4, 0, 1, 2}) huge.Accept(t);
+  EXPECT_LT(testing::AllocatedBytes() - before, 1 << 20);
+  // As with every token counted: 4 drops to 1.5 and ties with 3.
+  EXPECT_EQ(huge.Sample(logits), 3);
+}
+
 TEST(PenaltiesTest, FrequencyAndPresenceSubtractPerCountAndOnce) {
   SamplingParams p;
   p.temperature = 0.0f;

@@ -107,5 +107,9 @@ int main(int argc, char** argv) {
   s->set_seed(42);
   s->set_n_probs(3);
   Write(dir, "generate", 6, generate.SerializeAsString());
+  // The largest window a request may ask for: the sampler once reserved
+  // 4 GiB for it.
+  s->set_repeat_last_n(1 << 30);
+  Write(dir, "generate-huge-window", 6, generate.SerializeAsString());
   return 0;
 }

@@ -17,6 +17,9 @@
 namespace layerpool::jinja {
 namespace {
 
+// Iterating makes a value of each character.
+constexpr size_t kMaxIteratedChars = 1'000'000;
+
 absl::Status Bad(const std::string& what) { return absl::InvalidArgumentError(what); }
 
 Value Bound(Function f) { return Value::MakeFunction(std::move(f)); }
@@ -57,7 +60,9 @@ absl::StatusOr<Value> StringMethod(const Value& obj, std::string_view name) {
     return Bound([s](const CallArgs& a) -> absl::StatusOr<Value> {
       const Value from = Arg(a, 0, "old"), to = Arg(a, 1, "new"), count = Arg(a, 2, "count");
       if (!from.is_string() || !to.is_string()) return Bad("replace takes strings");
-      return Value::String(Replace(s, from.str(), to.str(), count.is_integer() ? count.AsInt() : -1));
+      LP_ASSIGN_OR_RETURN(std::string replaced, Replace(s, from.str(), to.str(),
+                                                        count.is_integer() ? count.AsInt() : -1));
+      return Value::String(std::move(replaced));
     });
   }
   if (name == "find" || name == "count") {
@@ -86,6 +91,7 @@ absl::StatusOr<Value> StringMethod(const Value& obj, std::string_view name) {
         if (!items[i].is_string()) return Bad("str.join takes strings");
         if (i > 0) out += s;
         out += items[i].str();
+        if (out.size() > kMaxValueBytes) return TooLarge("str.join");
       }
       return Value::String(std::move(out));
     });
@@ -112,6 +118,9 @@ absl::StatusOr<std::vector<Value>> Iterate(const Value& value) {
       return keys;
     }
     case Value::Kind::kString: {
+      if (value.str().size() > kMaxIteratedChars) {
+        return absl::ResourceExhaustedError("iterating over a string of over a million bytes");
+      }
       std::vector<Value> chars;
       for (std::string& c : Chars(value.str())) chars.push_back(Value::String(std::move(c)));
       return chars;
@@ -282,11 +291,12 @@ Value Global(std::string_view name) {
       }
       if (step == 0) return Bad("range: step must not be zero");
       std::vector<Value> out;
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+      for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
         if (out.size() >= 1'000'000) {
           return absl::ResourceExhaustedError("range: more than a million items");
         }
         out.push_back(Value::Int(i));
+        if (__builtin_add_overflow(i, step, &i)) break;  // past stop too
       }
       return Value::List(std::move(out));
     });

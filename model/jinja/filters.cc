@@ -102,8 +102,11 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const C
     // transformers' tojson(x, ensure_ascii=False, indent=None, separators=None,
     // sort_keys=False): templates pass indent and sort_keys by name.
     const Value indent = Arg(args, 99, "indent");
+    if (indent.is_integer() && indent.AsInt() > 1024) return Bad("tojson: indent over 1024");
     LP_ASSIGN_OR_RETURN(std::string json,
-                        v.ToJson(indent.is_integer() ? static_cast<int>(indent.AsInt()) : -1,
+                        v.ToJson(indent.is_integer() ? static_cast<int>(std::max<int64_t>(
+                                                           indent.AsInt(), -1))
+                                                     : -1,
                                  Arg(args, 99, "sort_keys").Truthy()));
     return Value::String(std::move(json));
   }
@@ -131,6 +134,7 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const C
         LP_ASSIGN_OR_RETURN(item, Attribute(item, attribute));
       }
       out += item.Str();
+      if (out.size() > kMaxValueBytes) return TooLarge("join");
     }
     return Value::String(std::move(out));
   }
@@ -160,7 +164,7 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const C
       int64_t i = 0;
       if (absl::SimpleAtoi(absl::StripAsciiWhitespace(v.str()), &i)) return Value::Int(i);
       double d = 0;
-      if (absl::SimpleAtod(v.str(), &d)) return Value::Int(static_cast<int64_t>(d));
+      if (absl::SimpleAtod(v.str(), &d)) return Value::Int(Value::Float(d).AsInt());
     }
     return Arg(args, 0, "default", Value::Int(0));
   }
@@ -172,6 +176,9 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const C
   }
   if (name == "abs") {
     if (!v.is_number()) return Bad("abs: needs a number");
+    if (v.is_integer() && v.AsInt() == std::numeric_limits<int64_t>::min()) {
+      return Bad("abs: integer overflow");
+    }
     return v.is_integer() ? Value::Int(std::abs(v.AsInt())) : Value::Float(std::abs(v.AsDouble()));
   }
   if (name == "round") {
@@ -182,13 +189,17 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const C
   }
   if (name == "replace") {
     const Value from = Arg(args, 0, "old"), to = Arg(args, 1, "new"), count = Arg(args, 2, "count");
-    return Value::String(Replace(v.Str(), from.Str(), to.Str(), count.is_integer() ? count.AsInt() : -1));
+    LP_ASSIGN_OR_RETURN(std::string replaced, Replace(v.Str(), from.Str(), to.Str(),
+                                                      count.is_integer() ? count.AsInt() : -1));
+    return Value::String(std::move(replaced));
   }
   if (name == "indent") {
     const Value width = Arg(args, 0, "width", Value::Int(4));
     const Value first = Arg(args, 1, "first"), blank = Arg(args, 2, "blank");
     if (width.is_string()) return Bad("indent: a string width is not supported");
-    return Value::String(Indent(v.Str(), width.AsInt(), first.Truthy(), blank.Truthy()));
+    LP_ASSIGN_OR_RETURN(std::string indented,
+                        Indent(v.Str(), width.AsInt(), first.Truthy(), blank.Truthy()));
+    return Value::String(std::move(indented));
   }
   if (name == "wordcount") {
     LP_ASSIGN_OR_RETURN(Value words, Split(v.Str(), Value(), Value()));
@@ -247,8 +258,15 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const C
       Value total = Arg(args, 1, "start", Value::Int(0));
       for (const Value& item : items) {
         if (!item.is_number() || !total.is_number()) return Bad("sum: needs numbers");
-        total = total.is_integer() && item.is_integer() ? Value::Int(total.AsInt() + item.AsInt())
-                                                        : Value::Float(total.AsDouble() + item.AsDouble());
+        if (total.is_integer() && item.is_integer()) {
+          int64_t sum;
+          if (__builtin_add_overflow(total.AsInt(), item.AsInt(), &sum)) {
+            return Bad("sum: integer overflow");
+          }
+          total = Value::Int(sum);
+        } else {
+          total = Value::Float(total.AsDouble() + item.AsDouble());
+        }
       }
       return total;
     }

@@ -4,6 +4,7 @@
 // sees its parameters and the template's top level.
 
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -18,7 +19,7 @@ namespace {
 
 // Real chat templates take a few thousand steps per conversation.
 constexpr int64_t kMaxSteps = 2'000'000;
-constexpr size_t kMaxOutputBytes = 16 << 20;
+constexpr size_t kMaxOutputBytes = kMaxValueBytes;
 constexpr int kMaxDepth = 200;
 
 absl::Status TypeError(int line, absl::string_view message) {
@@ -323,7 +324,8 @@ class Interpreter {
       case Expr::Kind::kNeg: {
         LP_ASSIGN_OR_RETURN(Value v, Eval(*e.args[0]));
         if (!v.is_number()) return absl::InvalidArgumentError(absl::StrCat("-", v.TypeName()));
-        return v.is_integer() ? Value::Int(-v.AsInt()) : Value::Float(-v.AsDouble());
+        if (v.is_integer()) return IntegerOp("-", 0, v.AsInt());
+        return Value::Float(-v.AsDouble());
       }
       case Expr::Kind::kAnd: {
         LP_ASSIGN_OR_RETURN(Value a, Eval(*e.args[0]));
@@ -352,7 +354,11 @@ class Interpreter {
 
   absl::StatusOr<Value> BinaryOp(const Expr& e, const Value& a, const Value& b) {
     const std::string& op = e.name;
-    if (op == "~") return Value::String(a.Str() + b.Str());
+    if (op == "~") {
+      std::string joined = a.Str() + b.Str();
+      LP_RETURN_IF_ERROR(Build(e.line, joined.size()));
+      return Value::String(std::move(joined));
+    }
     if (op == "==") return Value::Bool(Equal(a, b));
     if (op == "!=") return Value::Bool(!Equal(a, b));
     if (op == "<") return Bool(Less(a, b));
@@ -383,32 +389,43 @@ class Interpreter {
       return Value::Bool(found != e.negate);
     }
     if (op == "+") {
-      if (a.is_string() && b.is_string()) return Value::String(a.str() + b.str());
+      if (a.is_string() && b.is_string()) {
+        LP_RETURN_IF_ERROR(Build(e.line, a.str().size() + b.str().size()));
+        return Value::String(a.str() + b.str());
+      }
       if (a.is_list() && b.is_list()) {
+        LP_RETURN_IF_ERROR(Build(e.line, Footprint(a) + Footprint(b)));
         std::vector<Value> items = a.list();
         items.insert(items.end(), b.list().begin(), b.list().end());
         return Value::List(std::move(items));
       }
     }
     if (op == "*" && (a.is_string() || a.is_list()) && b.is_integer()) {
-      return Repeat(a, b.AsInt());
+      return Repeat(e.line, a, b.AsInt());
     }
-    if (op == "*" && a.is_integer() && (b.is_string() || b.is_list())) return Repeat(b, a.AsInt());
+    if (op == "*" && a.is_integer() && (b.is_string() || b.is_list())) {
+      return Repeat(e.line, b, a.AsInt());
+    }
     if (!a.is_number() || !b.is_number()) {
       return absl::InvalidArgumentError(absl::StrCat("unsupported operand types for ", op, ": ",
                                                      a.TypeName(), " and ", b.TypeName()));
     }
     const bool ints = a.is_integer() && b.is_integer();
-    const double x = a.AsDouble(), y = b.AsDouble();
-    if (op == "+") return ints ? Value::Int(a.AsInt() + b.AsInt()) : Value::Float(x + y);
-    if (op == "-") return ints ? Value::Int(a.AsInt() - b.AsInt()) : Value::Float(x - y);
-    if (op == "*") return ints ? Value::Int(a.AsInt() * b.AsInt()) : Value::Float(x * y);
-    if (op == "**") {
-      if (ints && b.AsInt() >= 0) return Value::Int(static_cast<int64_t>(std::pow(x, y)));
-      return Value::Float(std::pow(x, y));
+    if (ints && (op == "+" || op == "-" || op == "*" || (op == "**" && b.AsInt() >= 0))) {
+      return IntegerOp(op, a.AsInt(), b.AsInt());
     }
+    const double x = a.AsDouble(), y = b.AsDouble();
+    if (op == "+") return Value::Float(x + y);
+    if (op == "-") return Value::Float(x - y);
+    if (op == "*") return Value::Float(x * y);
+    if (op == "**") return Value::Float(std::pow(x, y));
     if (y == 0) return absl::InvalidArgumentError("division by zero");
     if (op == "/") return Value::Float(x / y);
+    if (ints && b.AsInt() == -1 && a.AsInt() == std::numeric_limits<int64_t>::min()) {
+      // The one quotient an int64 cannot hold; its remainder is 0.
+      if (op == "//") return IntegerOverflow(op);
+      if (op == "%") return Value::Int(0);
+    }
     if (op == "//") {
       if (ints) {
         const int64_t p = a.AsInt(), q = b.AsInt();
@@ -437,8 +454,55 @@ class Interpreter {
     return Value::Bool(*b);
   }
 
-  absl::StatusOr<Value> Repeat(const Value& v, int64_t n) {
+  // Python's int arithmetic for + - * and ** (a non-negative exponent),
+  // where a result past int64 is an error rather than a big int.
+  static absl::StatusOr<Value> IntegerOp(absl::string_view op, int64_t p, int64_t q) {
+    int64_t r = 0;
+    bool overflow = false;
+    if (op == "+") {
+      overflow = __builtin_add_overflow(p, q, &r);
+    } else if (op == "-") {
+      overflow = __builtin_sub_overflow(p, q, &r);
+    } else if (op == "*") {
+      overflow = __builtin_mul_overflow(p, q, &r);
+    } else {
+      // Squaring: once a square overflows, a later factor needs it or a
+      // larger power, so the result would overflow too.
+      r = 1;
+      for (int64_t base = p, e = q; e > 0 && !overflow;) {
+        if (e & 1) overflow = __builtin_mul_overflow(r, base, &r);
+        e >>= 1;
+        if (e > 0 && !overflow) overflow = __builtin_mul_overflow(base, base, &base);
+      }
+    }
+    if (overflow) return IntegerOverflow(op);
+    return Value::Int(r);
+  }
+
+  static absl::Status IntegerOverflow(absl::string_view op) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("integer overflow in ", op, " (integers are 64-bit here)"));
+  }
+
+  // Before building a string or list of about `bytes`: the copying is work
+  // (a step per 256 bytes), and past kMaxValueBytes it is refused.
+  absl::Status Build(int line, size_t bytes) {
+    if (bytes > kMaxValueBytes) {
+      return absl::ResourceExhaustedError(
+          absl::StrFormat("template line %d: a value passes 16 MiB", line));
+    }
+    steps_ += static_cast<int64_t>(bytes / 256);
+    return Step(line);
+  }
+
+  absl::StatusOr<Value> Repeat(int line, const Value& v, int64_t n) {
     if (n > 1'000'000) return absl::ResourceExhaustedError("repetition over a million times");
+    const size_t once = Footprint(v);
+    if (n > 0) {
+      LP_RETURN_IF_ERROR(Build(line, once > kMaxValueBytes / static_cast<size_t>(n)
+                                         ? kMaxValueBytes + 1
+                                         : once * static_cast<size_t>(n)));
+    }
     if (v.is_string()) {
       std::string s;
       for (int64_t i = 0; i < n; ++i) s += v.str();

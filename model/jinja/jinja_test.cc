@@ -130,5 +130,51 @@ TEST(Jinja, RunawayTemplatesStop) {
               testing::HasSubstr("deeper"));
 }
 
+// Integers are 64-bit: where Python would grow a big int, rendering fails
+// (the fuzzer found 928 ** 185 converting inf to an int64).
+TEST(Jinja, IntegerOverflowIsAnErrorNotUndefinedBehaviour) {
+  for (const char* overflow :
+       {"{{ 928 ** 185 }}", "{{ 9223372036854775807 + 1 }}", "{{ -9223372036854775807 - 2 }}",
+        "{{ 3037000500 * 3037000500 }}", "{{ (-9223372036854775807 - 1) // -1 }}",
+        "{{ -(-9223372036854775807 - 1) }}", "{{ [9223372036854775807, 1] | sum }}",
+        "{{ (-9223372036854775807 - 1) | abs }}"}) {
+    EXPECT_THAT(Render(overflow), testing::HasSubstr("overflow")) << overflow;
+  }
+  // What fits is exact, as in Python.
+  EXPECT_EQ(Render("{{ 2 ** 62 }} {{ (-2) ** 63 }} {{ 7 ** 0 }} {{ 0 ** 99999999999 }}"),
+            "4611686018427387904 -9223372036854775808 1 0");
+  EXPECT_EQ(Render("{{ (-9223372036854775807 - 1) % -1 }} {{ -7 // 2 }} {{ -7 % 2 }}"), "0 -4 1");
+  // A float past the int64 range saturates; NaN is 0.
+  EXPECT_EQ(Render("{{ (1e308 * 10) | int }} {{ (-1e308 * 10) | int }}"),
+            "9223372036854775807 -9223372036854775808");
+  EXPECT_EQ(Render("{{ range(9223372036854775806, 9223372036854775807, 9223372036854775807)"
+                   " | list }}"),
+            "[9223372036854775806]");
+}
+
+// A few bytes of template can ask for terabytes; values stop at 16 MiB.
+TEST(Jinja, HugeValuesAreRefusedBeforeTheyAreBuilt) {
+  for (const char* huge :
+       {"{{ 'x' * 1000000 * 1000000 }}", "{{ ['x' * 1000000] * 1000000 }}",
+        "{{ ('x' * 1000000) | replace('x', 'yyyyyyyyyyyyyyyyyy') }}",
+        "{{ ('x' * 1000000).replace('x', 'yyyyyyyyyyyyyyyyyy') }}",
+        "{{ 'a' | indent(999999999999, true) }}", "{{ range(1000000) | join('x' * 100) }}",
+        "{{ ('x' * 100).join(('y' * 1000000) | list) }}",
+        "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}"
+        "{% endfor %}",
+        "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}",
+        "{% set ns = namespace(l=['x']) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}"
+        "{% endfor %}"}) {
+    EXPECT_THAT(Render(huge), testing::HasSubstr("16 MiB")) << huge;
+  }
+  EXPECT_THAT(Render("{{ [1] | tojson(indent=100000) }}"), testing::HasSubstr("indent over"));
+  EXPECT_THAT(Render("{% for c in 'x' * 2000000 %}{% endfor %}"),
+              testing::HasSubstr("million"));
+  // Below the limit, as before.
+  EXPECT_EQ(Render("{{ ('ab' * 3) | replace('b', 'cc') }}|{{ [1, 2] | tojson(indent=2) }}"),
+            "accaccacc|[\n  1,\n  2\n]");
+}
+
 }  // namespace
 }  // namespace layerpool::jinja

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 namespace layerpool::jinja {
@@ -67,19 +68,24 @@ absl::StatusOr<Value> Split(const std::string& s, const Value& sep, const Value&
   return Value::List(std::move(parts));
 }
 
-std::string Replace(const std::string& s, const std::string& from, const std::string& to,
-                    int64_t count) {
+absl::Status TooLarge(absl::string_view what) {
+  return absl::ResourceExhaustedError(absl::StrCat(what, ": the result passes 16 MiB"));
+}
+
+absl::StatusOr<std::string> Replace(const std::string& s, const std::string& from,
+                                    const std::string& to, int64_t count) {
   if (from.empty()) return s;  // Python would insert `to` between characters; templates don't
   std::string out;
   size_t i = 0;
   while (count != 0) {
     const size_t at = s.find(from, i);
     if (at == std::string::npos) break;
-    out += s.substr(i, at - i) + to;
+    out.append(s, i, at - i).append(to);
+    if (out.size() > kMaxValueBytes) return TooLarge("replace");
     i = at + from.size();
     --count;
   }
-  return out + s.substr(i);
+  return out.append(s, i);
 }
 
 std::string Capitalize(const std::string& s) {
@@ -102,7 +108,8 @@ std::string Title(const std::string& s) {
   return out;
 }
 
-std::string Indent(std::string s, int64_t width, bool first, bool blank) {
+absl::StatusOr<std::string> Indent(std::string s, int64_t width, bool first, bool blank) {
+  if (width > static_cast<int64_t>(kMaxValueBytes)) return TooLarge("indent");
   const std::string pad(static_cast<size_t>(std::max<int64_t>(width, 0)), ' ');
   s += "\n";
   std::vector<std::string> lines;
@@ -111,6 +118,7 @@ std::string Indent(std::string s, int64_t width, bool first, bool blank) {
     lines.push_back(s.substr(i, nl - i));
     i = nl + 1;
   }
+  if (lines.size() * pad.size() + s.size() > kMaxValueBytes) return TooLarge("indent");
   std::string rv;
   if (blank) {
     rv = absl::StrJoin(lines, "\n" + pad);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -94,7 +95,14 @@ int64_t Value::AsInt() const {
   switch (kind()) {
     case Kind::kBool: return bool_value() ? 1 : 0;
     case Kind::kInt: return std::get<int64_t>(v_);
-    case Kind::kFloat: return static_cast<int64_t>(std::get<double>(v_));
+    case Kind::kFloat: {
+      const double f = std::get<double>(v_);
+      if (std::isnan(f)) return 0;
+      // 2^63 is exact in a double; every double below it converts.
+      if (f >= 9223372036854775808.0) return std::numeric_limits<int64_t>::max();
+      if (f < -9223372036854775808.0) return std::numeric_limits<int64_t>::min();
+      return static_cast<int64_t>(f);
+    }
     default: return 0;
   }
 }
@@ -220,6 +228,9 @@ void JsonString(const std::string& s, std::string* out) {
 
 absl::Status Json(const Value& v, int indent, bool sort_keys, int depth, std::string* out) {
   if (depth > 100) return absl::InvalidArgumentError("tojson: nesting deeper than 100");
+  if (out->size() > kMaxValueBytes) {
+    return absl::ResourceExhaustedError("tojson: the text passed 16 MiB");
+  }
   const std::string item_sep = indent < 0 ? ", " : ",";
   auto newline = [&](int level) {
     if (indent >= 0) *out += "\n" + std::string(static_cast<size_t>(indent * level), ' ');
@@ -381,5 +392,35 @@ absl::StatusOr<bool> Less(const Value& a, const Value& b) {
   return absl::InvalidArgumentError(absl::StrCat(
       "'<' not supported between a ", a.TypeName(), " and a ", b.TypeName()));
 }
+
+namespace {
+
+size_t FootprintAt(const Value& v, size_t limit, int depth) {
+  constexpr size_t kItem = 32;
+  if (depth > 100) return limit + 1;
+  size_t total = 0;
+  auto add = [&](size_t n) {
+    total += std::min(n, limit + 1);
+    return total <= limit;
+  };
+  switch (v.kind()) {
+    case Value::Kind::kString: return v.str().size();
+    case Value::Kind::kList:
+      for (const Value& e : v.list()) {
+        if (!add(kItem) || !add(FootprintAt(e, limit, depth + 1))) break;
+      }
+      return total;
+    case Value::Kind::kDict:
+      for (const auto& [k, e] : v.dict().items) {
+        if (!add(kItem + k.size()) || !add(FootprintAt(e, limit, depth + 1))) break;
+      }
+      return total;
+    default: return 0;
+  }
+}
+
+}  // namespace
+
+size_t Footprint(const Value& v, size_t limit) { return FootprintAt(v, limit, 0); }
 
 }  // namespace layerpool::jinja

@@ -24,6 +24,11 @@ namespace layerpool::jinja {
 
 class Value;
 
+// The largest string or list a template may build (and its output): a
+// template is code from a model file, and a few bytes of it can ask for
+// terabytes ("x" * 999999 * 999999).
+inline constexpr size_t kMaxValueBytes = 16 << 20;
+
 struct CallArgs {
   std::vector<Value> positional;
   std::vector<std::pair<std::string, Value>> named;
@@ -68,7 +73,8 @@ class Value {
   bool is_integer() const { return kind() == Kind::kInt || kind() == Kind::kBool; }
 
   bool bool_value() const { return std::get<bool>(v_); }
-  // Int or bool as an integer; a float truncated.
+  // Int or bool as an integer; a float truncated, saturating at the int64
+  // range (NaN: 0).
   int64_t AsInt() const;
   // Any number as a double.
   double AsDouble() const;
@@ -105,6 +111,10 @@ bool Equal(const Value& a, const Value& b);
 absl::StatusOr<bool> Less(const Value& a, const Value& b);
 // Python's repr() of a float: the shortest text that reads back the same.
 std::string FloatRepr(double f);
+// About the bytes a copy of `v` holds: its strings, and 32 per item of a
+// list or dict, nested. Stops counting once past `limit`, returning more
+// than it; a namespace that holds itself counts as past it.
+size_t Footprint(const Value& v, size_t limit = kMaxValueBytes);
 
 }  // namespace layerpool::jinja
 

@@ -73,7 +73,7 @@ absl::StatusOr<Value> StringMethod(const Value& obj, std::string_view name) {
       if (find) {
         const size_t at = s.find(sub.str());
         if (at == std::string::npos) return Value::Int(-1);
-        return Value::Int(static_cast<int64_t>(Chars(s.substr(0, at)).size()));
+        return Value::Int(static_cast<int64_t>(CharCount(s.substr(0, at))));
       }
       int64_t n = 0;
       for (size_t at = s.find(sub.str()); at != std::string::npos && !sub.str().empty();
@@ -169,14 +169,12 @@ absl::StatusOr<Value> GetItem(const Value& obj, const Value& key) {
     return GetAttr(obj, key.str());  // d['items'] falls back to the method, as in jinja2
   }
   if ((obj.is_list() || obj.is_string()) && key.is_integer()) {
-    std::vector<std::string> chars;
-    if (obj.is_string()) chars = Chars(obj.str());
     const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.list().size())
-                                    : static_cast<int64_t>(chars.size());
+                                    : static_cast<int64_t>(CharCount(obj.str()));
     int64_t i = key.AsInt();
     if (i < 0) i += n;
     if (i < 0 || i >= n) return Value();
-    return obj.is_list() ? obj.list()[i] : Value::String(chars[i]);
+    return obj.is_list() ? obj.list()[i] : Value::String(CharAt(obj.str(), static_cast<size_t>(i)));
   }
   if (obj.is_string() && key.is_string()) return GetAttr(obj, key.str());
   return Value();

@@ -92,7 +92,7 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& v, const C
     return Bad(absl::StrCat("the '", std::string(name), "' filter is not supported"));
   }
   if (name == "length" || name == "count") {
-    if (v.is_string()) return Value::Int(static_cast<int64_t>(Chars(v.str()).size()));
+    if (v.is_string()) return Value::Int(static_cast<int64_t>(CharCount(v.str())));
     if (v.is_dict()) return Value::Int(static_cast<int64_t>(v.dict().items.size()));
     if (v.is_list()) return Value::Int(static_cast<int64_t>(v.list().size()));
     if (v.is_undefined()) return Value::Int(0);

@@ -171,6 +171,12 @@ TEST(Jinja, HugeValuesAreRefusedBeforeTheyAreBuilt) {
   EXPECT_THAT(Render("{{ [1] | tojson(indent=100000) }}"), testing::HasSubstr("indent over"));
   EXPECT_THAT(Render("{% for c in 'x' * 2000000 %}{% endfor %}"),
               testing::HasSubstr("million"));
+  // A string up to the limit is indexed and measured without a string per
+  // character.
+  EXPECT_EQ(Render("{{ ('x' * 1000000 * 16)[-1] }}{{ ('x' * 1000000 * 16) | length }}"), "x16000000");
+  EXPECT_EQ(Render("{{ 'h\u00e9llo'[1] }}{{ 'h\u00e9llo'[-1] }}{{ 'h\u00e9llo' | length }}"
+                   "{{ 'h\u00e9llo'.find('l') }}{{ 'h\u00e9llo'[9] is defined }}"),
+            "\u00e9o52False");
   // Below the limit, as before.
   EXPECT_EQ(Render("{{ ('ab' * 3) | replace('b', 'cc') }}|{{ [1, 2] | tojson(indent=2) }}"),
             "accaccacc|[\n  1,\n  2\n]");

@@ -8,16 +8,34 @@
 
 namespace layerpool::jinja {
 
+namespace {
+
+// The bytes of the code point starting at byte i (a stray byte is one).
+size_t CharBytes(const std::string& s, size_t i) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+  return std::min(n, s.size() - i);
+}
+
+}  // namespace
+
 std::vector<std::string> Chars(const std::string& s) {
   std::vector<std::string> out;
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-    n = std::min(n, s.size() - i);
-    out.push_back(s.substr(i, n));
-    i += n;
-  }
+  for (size_t i = 0; i < s.size(); i += CharBytes(s, i)) out.push_back(s.substr(i, CharBytes(s, i)));
   return out;
+}
+
+size_t CharCount(const std::string& s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s.size(); i += CharBytes(s, i)) ++n;
+  return n;
+}
+
+std::string CharAt(const std::string& s, size_t index) {
+  for (size_t i = 0; i < s.size(); i += CharBytes(s, i)) {
+    if (index-- == 0) return s.substr(i, CharBytes(s, i));
+  }
+  return "";
 }
 
 std::string Strip(const std::string& s, const Value& chars, bool left, bool right) {

@@ -21,6 +21,10 @@ absl::Status TooLarge(absl::string_view what);
 
 // The code points of a UTF-8 string, each as its bytes.
 std::vector<std::string> Chars(const std::string& s);
+// How many code points Chars(s) would give, and the i-th of them (empty
+// past the end), without making a string of each.
+size_t CharCount(const std::string& s);
+std::string CharAt(const std::string& s, size_t i);
 // str.strip/lstrip/rstrip(chars); `chars` undefined or none: whitespace.
 std::string Strip(const std::string& s, const Value& chars, bool left, bool right);
 // str.split(sep, maxsplit) as a list of strings.

@@ -6,6 +6,7 @@
 #
 #   LAYERPOOL_SHARED=/path/to/shared   models and golden data (default ../shared)
 #   LAYERPOOL_FUZZ_SECONDS=60          fuzzing time (0 skips fuzzing)
+#   LAYERPOOL_FUZZ_SEED=1              libFuzzer's seed (0: a fresh one each run)
 #   LAYERPOOL_TEST_LABELS=slow         run only tests with this label instead
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,10 +8,17 @@
 # worker's checks and stage loading (stage_load_fuzz.cc).
 # Usage: tests/fuzz/run.sh [SECONDS]   (each; default 60; 0 skips)
 # A crash leaves its input as build-fuzz/crash-* and fails the run.
+#
+# LAYERPOOL_FUZZ_SEED (default 1) fixes libFuzzer's seed, so two runs of the
+# test command on one commit try the same inputs in the same order (how far
+# they get depends on the machine's speed); 0 takes a fresh seed each run,
+# to explore (run that for longer, e.g. 1200 s, after
+# changing a parser, the sampler or the Jinja interpreter).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 seconds="${1:-60}"
+seed="${LAYERPOOL_FUZZ_SEED:-1}"
 if [ "$seconds" -le 0 ]; then
   echo "fuzz: skipped (0 seconds)"
   exit 0
@@ -26,8 +33,8 @@ cmake --build build-fuzz --target gguf_fuzz gguf_corpus wire_fuzz wire_corpus \
 fuzz() {
   mkdir -p "$4"
   "build-fuzz/tests/fuzz/$3" "$4"
-  echo "fuzz: $1 for ${seconds}s over $(ls "$4" | wc -l) seed files"
-  "build-fuzz/tests/fuzz/$2" "$4" -max_total_time="$seconds" -max_len="$5" -timeout=10 \
+  echo "fuzz: $1 for ${seconds}s over $(ls "$4" | wc -l) seed files (libFuzzer seed $seed)"
+  "build-fuzz/tests/fuzz/$2" "$4" -seed="$seed" -max_total_time="$seconds" -max_len="$5" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build-fuzz/ 2>&1 | tail -n 15
 }
 fuzz "the GGUF reader" gguf_fuzz gguf_corpus build-fuzz/corpus 8192

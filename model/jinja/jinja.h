@@ -17,9 +17,11 @@
 // builtins.cc. Anything else (include, extends, call blocks, ...) is refused
 // at parse time with the line it is on.
 //
-// Rendering is bounded: a template that loops or recurses without end, or
-// writes more than 16 MiB, stops with ResourceExhausted. Nothing a template
-// does can crash the process.
+// Rendering is bounded: a template that loops or recurses without end,
+// builds a string or list of more than 16 MiB, or writes more than that,
+// stops with ResourceExhausted. Integers are 64-bit: arithmetic past that is
+// an InvalidArgument ("integer overflow"), where Python would grow a big
+// int. Nothing a template does can crash the process.
 //
 // Thread safety: a parsed Template is immutable; Render may be called from
 // several threads at once.

@@ -179,7 +179,16 @@ absl::Status Greet(int fd, const std::string& name, uint32_t hello_type,
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   const std::string hello = coordinator.empty() ? token : absl::StrCat(token, "\n", coordinator);
   if (!WriteFrame(fd, hello_type, hello)) {
-    return absl::UnavailableError(Errno("saying hello on the Unix socket"));
+    // A listener refusing us (at its stream limit) may have written its
+    // verdict and closed before our hello arrived: read it if it is there.
+    const absl::Status unsent = absl::UnavailableError(Errno("saying hello on the Unix socket"));
+    std::string payload;
+    absl::StatusOr<uint32_t> type = ReadFrame(fd, kMinPayloadLimit, &payload);
+    if (type.ok() && *type == kStatus) {
+      absl::Status verdict = DecodeStatus(payload);
+      if (!verdict.ok()) return verdict;
+    }
+    return unsent;
   }
   pollfd ready{fd, POLLIN, 0};
   if (poll(&ready, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) != 1) {

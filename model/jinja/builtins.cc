@@ -73,7 +73,7 @@ absl::StatusOr<Value> StringMethod(const Value& obj, std::string_view name) {
       if (find) {
         const size_t at = s.find(sub.str());
         if (at == std::string::npos) return Value::Int(-1);
-        return Value::Int(static_cast<int64_t>(CharCount(s.substr(0, at))));
+        return Value::Int(static_cast<int64_t>(CharCount(std::string_view(s).substr(0, at))));
       }
       int64_t n = 0;
       for (size_t at = s.find(sub.str()); at != std::string::npos && !sub.str().empty();
@@ -168,13 +168,21 @@ absl::StatusOr<Value> GetItem(const Value& obj, const Value& key) {
     if (v != nullptr) return *v;
     return GetAttr(obj, key.str());  // d['items'] falls back to the method, as in jinja2
   }
-  if ((obj.is_list() || obj.is_string()) && key.is_integer()) {
-    const int64_t n = obj.is_list() ? static_cast<int64_t>(obj.list().size())
-                                    : static_cast<int64_t>(CharCount(obj.str()));
+  if (obj.is_list() && key.is_integer()) {
+    const int64_t n = static_cast<int64_t>(obj.list().size());
     int64_t i = key.AsInt();
     if (i < 0) i += n;
     if (i < 0 || i >= n) return Value();
-    return obj.is_list() ? obj.list()[i] : Value::String(CharAt(obj.str(), static_cast<size_t>(i)));
+    return obj.list()[i];
+  }
+  if (obj.is_string() && key.is_integer()) {
+    // One walk over the code points; a negative index needs their count.
+    int64_t i = key.AsInt();
+    if (i < 0) i += static_cast<int64_t>(CharCount(obj.str()));
+    if (i < 0) return Value();
+    std::string c = CharAt(obj.str(), static_cast<size_t>(i));
+    if (c.empty()) return Value();  // past the end
+    return Value::String(std::move(c));
   }
   if (obj.is_string() && key.is_string()) return GetAttr(obj, key.str());
   return Value();

@@ -11,7 +11,7 @@ namespace layerpool::jinja {
 namespace {
 
 // The bytes of the code point starting at byte i (a stray byte is one).
-size_t CharBytes(const std::string& s, size_t i) {
+size_t CharBytes(std::string_view s, size_t i) {
   const unsigned char c = static_cast<unsigned char>(s[i]);
   const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
   return std::min(n, s.size() - i);
@@ -25,7 +25,7 @@ std::vector<std::string> Chars(const std::string& s) {
   return out;
 }
 
-size_t CharCount(const std::string& s) {
+size_t CharCount(std::string_view s) {
   size_t n = 0;
   for (size_t i = 0; i < s.size(); i += CharBytes(s, i)) ++n;
   return n;

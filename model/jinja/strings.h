@@ -23,7 +23,7 @@ absl::Status TooLarge(absl::string_view what);
 std::vector<std::string> Chars(const std::string& s);
 // How many code points Chars(s) would give, and the i-th of them (empty
 // past the end), without making a string of each.
-size_t CharCount(const std::string& s);
+size_t CharCount(std::string_view s);
 std::string CharAt(const std::string& s, size_t i);
 // str.strip/lstrip/rstrip(chars); `chars` undefined or none: whitespace.
 std::string Strip(const std::string& s, const Value& chars, bool left, bool right);

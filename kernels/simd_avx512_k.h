@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/activation_blocks.h"
 #include "model/quant/blocks.h"
@@ -63,8 +64,28 @@ struct UnpackedK {
   __m512i q[4];
   __m512i scales[4];
   __m128i scales_mins;
-  float d, dmin;
+  __m128 d_dmin;  // lanes 0 and 1 (Q6_K: d, 0)
 };
+
+// The super-block scales d and dmin (two adjacent halves) as float lanes 0
+// and 1, converted together.
+inline __m128 LoadScalePair(const uint16_t* d_dmin) {
+  uint32_t both;
+  std::memcpy(&both, d_dmin, sizeof(both));
+  return _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(both)));
+}
+
+// A token's scale times lanes 0 and 1 of a super-block's d_dmin, each
+// broadcast: the products x.d * d and x.d * dmin that ggml forms as scalars
+// (the same roundings).
+struct ScaleProducts {
+  __m256 d;
+  __m128 dmin;
+};
+inline ScaleProducts MulScales(float xd, __m128 d_dmin) {
+  const __m128 p = _mm_mul_ps(_mm_set1_ps(xd), d_dmin);
+  return {_mm256_broadcastss_ps(p), _mm_permute_ps(p, _MM_SHUFFLE(1, 1, 1, 1))};
+}
 
 // The integer lanes of one super-block against Q8_K activations: per
 // register, pair sums by vpmaddubsw, scaled and accumulated by vpdpwssd;
@@ -88,12 +109,10 @@ inline __m256i IntegerLanes(const UnpackedK& w, const BlockQ8_K& x) {
 
 // Q4_K/Q5_K's levels (with the fifth bits when qh is given: bit k of byte
 // l of qh is that of weight 32k + l) and scales.
-inline UnpackedK UnpackK4(const uint8_t* packed_scales, uint16_t d,
-                          uint16_t dmin, const uint8_t* qs,
-                          const uint8_t* qh) {
+inline UnpackedK UnpackK4(const uint8_t* packed_scales, const uint16_t* d_dmin,
+                          const uint8_t* qs, const uint8_t* qh) {
   UnpackedK u;
-  u.d = HalfToFloat(d);
-  u.dmin = HalfToFloat(dmin);
+  u.d_dmin = LoadScalePair(d_dmin);
   u.scales_mins = UnpackScalesMinsK4(packed_scales);
   const __m512i scales =
       _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(u.scales_mins));
@@ -128,17 +147,17 @@ inline UnpackedK UnpackK4(const uint8_t* packed_scales, uint16_t d,
 struct Q4KFormat {
   using Block = BlockQ4_K;
   static UnpackedK Unpack(const Block& b) {
-    return UnpackK4(b.scales, b.d, b.dmin, b.qs, nullptr);
+    return UnpackK4(b.scales, &b.d, b.qs, nullptr);
   }
-  // The minimum terms go into four float lanes.
+  // The minimum terms go into four float lanes: fma(-dmin, m, mins), which
+  // fnmadd computes with the same rounding.
   static void Accumulate(const UnpackedK& w, const BlockQ8_K& x, __m256& acc,
                          __m128& mins) {
-    const float d = x.d * w.d;
-    const float dmin = x.d * w.dmin;
-    mins = _mm_fmadd_ps(_mm_set1_ps(-dmin),
-                        _mm_cvtepi32_ps(MinLanesK4(w.scales_mins, x.bsums)),
-                        mins);
-    acc = FmaLanes(d, IntegerLanes<false>(w, x), acc);
+    const ScaleProducts s = MulScales(x.d, w.d_dmin);
+    mins = _mm_fnmadd_ps(
+        s.dmin, _mm_cvtepi32_ps(MinLanesK4(w.scales_mins, x.bsums)), mins);
+    acc = _mm256_fmadd_ps(s.d, _mm256_cvtepi32_ps(IntegerLanes<false>(w, x)),
+                          acc);
   }
   static float Result(__m256 acc, __m128 mins) {
     return HorizontalSum(acc) + HorizontalSum4(mins);
@@ -148,16 +167,18 @@ struct Q4KFormat {
 struct Q5KFormat {
   using Block = BlockQ5_K;
   static UnpackedK Unpack(const Block& b) {
-    return UnpackK4(b.scales, b.d, b.dmin, b.qs, b.qh);
+    return UnpackK4(b.scales, &b.d, b.qs, b.qh);
   }
   // The four minimum lanes are summed exactly and fused into one float
-  // (lane 0 of mins).
+  // (lane 0 of mins): fma(-dmin, m, mins) by fnmadd, the same rounding.
   static void Accumulate(const UnpackedK& w, const BlockQ8_K& x, __m256& acc,
                          __m128& mins) {
-    const float d = x.d * w.d;
-    const float dmin = x.d * w.dmin;
-    mins = FmaIntSum4(-dmin, MinLanesK4(w.scales_mins, x.bsums), mins);
-    acc = FmaLanes(d, IntegerLanes<false>(w, x), acc);
+    const ScaleProducts s = MulScales(x.d, w.d_dmin);
+    mins = _mm_fnmadd_ss(
+        s.dmin, _mm_cvtepi32_ps(IntSum4(MinLanesK4(w.scales_mins, x.bsums))),
+        mins);
+    acc = _mm256_fmadd_ps(s.d, _mm256_cvtepi32_ps(IntegerLanes<false>(w, x)),
+                          acc);
   }
   static float Result(__m256 acc, __m128 mins) {
     return HorizontalSum(acc) + _mm_cvtss_f32(mins);
@@ -168,8 +189,7 @@ struct Q6KFormat {
   using Block = BlockQ6_K;
   static UnpackedK Unpack(const Block& b) {
     UnpackedK u;
-    u.d = HalfToFloat(b.d);
-    u.dmin = 0;
+    u.d_dmin = _mm_set_ss(HalfToFloat(b.d));
     u.scales_mins = _mm_setzero_si128();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i m2 = _mm512_set1_epi8(3);
@@ -203,7 +223,8 @@ struct Q6KFormat {
   }
   static void Accumulate(const UnpackedK& w, const BlockQ8_K& x, __m256& acc,
                          __m128& /*mins*/) {
-    acc = FmaLanes(x.d * w.d, IntegerLanes<true>(w, x), acc);
+    acc = FmaLanes(x.d * _mm_cvtss_f32(w.d_dmin), IntegerLanes<true>(w, x),
+                   acc);
   }
   static float Result(__m256 acc, __m128 /*mins*/) {
     return HorizontalSum(acc);

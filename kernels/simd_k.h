@@ -39,10 +39,12 @@ inline float HorizontalSum4(__m128 a) {
 // summs = fma(d, float(v0 + v1 + v2 + v3), summs) in lane 0, the four
 // int32 lanes summed exactly first. Kept in a vector register: moving the
 // sum through a general register costs more than the rest of it.
-inline __m128 FmaIntSum4(float d, __m128i v, __m128 summs) {
+inline __m128i IntSum4(__m128i v) {
   v = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
-  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 1, 1)));
-  return _mm_fmadd_ss(_mm_set_ss(d), _mm_cvtepi32_ps(v), summs);
+  return _mm_add_epi32(v, _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 1, 1)));
+}
+inline __m128 FmaIntSum4(float d, __m128i v, __m128 summs) {
+  return _mm_fmadd_ss(_mm_set_ss(d), _mm_cvtepi32_ps(IntSum4(v)), summs);
 }
 
 // acc = fma(d, float(sumi), acc) in eight lanes: a super-block's integer

@@ -133,6 +133,9 @@ MatVecFn GetMatVecKernel(GgmlType w_type, CpuIsa isa, int64_t rows) {
   if (isa >= CpuIsa::kAvx512) {
     if (w_type == GgmlType::kQ8_0) return &avx512::MatVecQ8_0;
     if (w_type == GgmlType::kF32) return &avx512::MatVecF32;
+    if (w_type == GgmlType::kQ4_K) return &avx512::MatVecQ4_K;
+    if (w_type == GgmlType::kQ5_K) return &avx512::MatVecQ5_K;
+    if (w_type == GgmlType::kQ6_K) return &avx512::MatVecQ6_K;
     if (IsRepackedByLlamaCpp(w_type, rows)) return &avx512::MatVecQ4_0x8;
   }
   return nullptr;

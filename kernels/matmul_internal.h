@@ -171,6 +171,14 @@ void MatMulF16Batch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
 void MatMulBF16Batch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
                      int64_t r1, const uint8_t* x, int64_t x_row_bytes,
                      int64_t n_tokens, int64_t cols, float* y, int64_t ldy);
+// One token through a Q4_K, Q5_K or Q6_K matrix: each row VecDot's
+// super-block loop, inline (matmul_k_avx512.cc).
+void MatVecQ4_K(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
+                const void* xq, int64_t cols, float* y, void* scratch);
+void MatVecQ5_K(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
+                const void* xq, int64_t cols, float* y, void* scratch);
+void MatVecQ6_K(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
+                const void* xq, int64_t cols, float* y, void* scratch);
 void MatMulQ4_KBatch(const uint8_t* w, int64_t w_row_bytes, int64_t r0,
                      int64_t r1, const uint8_t* x, int64_t x_row_bytes,
                      int64_t n_tokens, int64_t cols, float* y, int64_t ldy);

@@ -143,19 +143,22 @@ inline UnpackedK UnpackK4(const uint8_t* packed_scales, const uint16_t* d_dmin,
 // The formats, for the dot products (vec_dot_avx512_k.cc) and the tiles
 // (matmul_k_avx512.cc). Each accumulates one super-block into an output's
 // eight lanes `acc` and its minimum accumulator `mins`, in ggml's order,
-// and Result gives the output from them.
+// and Result gives the output from them. `sums` is SubBlockSumsK of the
+// token's super-block (computed once per token by kernels that run many
+// rows; Q6_K has no minimum terms and ignores it).
 struct Q4KFormat {
+  static constexpr bool kHasMins = true;
   using Block = BlockQ4_K;
   static UnpackedK Unpack(const Block& b) {
     return UnpackK4(b.scales, &b.d, b.qs, nullptr);
   }
   // The minimum terms go into four float lanes: fma(-dmin, m, mins), which
   // fnmadd computes with the same rounding.
-  static void Accumulate(const UnpackedK& w, const BlockQ8_K& x, __m256& acc,
-                         __m128& mins) {
+  static void Accumulate(const UnpackedK& w, const BlockQ8_K& x, __m128i sums,
+                         __m256& acc, __m128& mins) {
     const ScaleProducts s = MulScales(x.d, w.d_dmin);
     mins = _mm_fnmadd_ps(
-        s.dmin, _mm_cvtepi32_ps(MinLanesK4(w.scales_mins, x.bsums)), mins);
+        s.dmin, _mm_cvtepi32_ps(MinLanesK4(w.scales_mins, sums)), mins);
     acc = _mm256_fmadd_ps(s.d, _mm256_cvtepi32_ps(IntegerLanes<false>(w, x)),
                           acc);
   }
@@ -165,17 +168,18 @@ struct Q4KFormat {
 };
 
 struct Q5KFormat {
+  static constexpr bool kHasMins = true;
   using Block = BlockQ5_K;
   static UnpackedK Unpack(const Block& b) {
     return UnpackK4(b.scales, &b.d, b.qs, b.qh);
   }
   // The four minimum lanes are summed exactly and fused into one float
   // (lane 0 of mins): fma(-dmin, m, mins) by fnmadd, the same rounding.
-  static void Accumulate(const UnpackedK& w, const BlockQ8_K& x, __m256& acc,
-                         __m128& mins) {
+  static void Accumulate(const UnpackedK& w, const BlockQ8_K& x, __m128i sums,
+                         __m256& acc, __m128& mins) {
     const ScaleProducts s = MulScales(x.d, w.d_dmin);
     mins = _mm_fnmadd_ss(
-        s.dmin, _mm_cvtepi32_ps(IntSum4(MinLanesK4(w.scales_mins, x.bsums))),
+        s.dmin, _mm_cvtepi32_ps(IntSum4(MinLanesK4(w.scales_mins, sums))),
         mins);
     acc = _mm256_fmadd_ps(s.d, _mm256_cvtepi32_ps(IntegerLanes<false>(w, x)),
                           acc);
@@ -186,6 +190,7 @@ struct Q5KFormat {
 };
 
 struct Q6KFormat {
+  static constexpr bool kHasMins = false;
   using Block = BlockQ6_K;
   static UnpackedK Unpack(const Block& b) {
     UnpackedK u;
@@ -221,8 +226,8 @@ struct Q6KFormat {
     }
     return u;
   }
-  static void Accumulate(const UnpackedK& w, const BlockQ8_K& x, __m256& acc,
-                         __m128& /*mins*/) {
+  static void Accumulate(const UnpackedK& w, const BlockQ8_K& x,
+                         __m128i /*sums*/, __m256& acc, __m128& /*mins*/) {
     acc = FmaLanes(x.d * _mm_cvtss_f32(w.d_dmin), IntegerLanes<true>(w, x),
                    acc);
   }

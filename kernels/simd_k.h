@@ -21,12 +21,20 @@ namespace {
 // (the activations' sum over 32-weight sub-block s, at most 4064 in
 // magnitude, so the 16-bit pairwise add is exact). `scales_mins` is
 // UnpackScalesMinsK4's output: the mins are its bytes 8..15.
-inline __m128i MinLanesK4(__m128i scales_mins, const int16_t* bsums) {
-  const __m128i sums = _mm_hadd_epi16(
+//
+// The S[s] depend on the activations only, so a kernel running many rows
+// against one token computes them once (SubBlockSumsK) and passes them in.
+inline __m128i SubBlockSumsK(const int16_t* bsums) {
+  return _mm_hadd_epi16(
       _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums)),
       _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8)));
+}
+inline __m128i MinLanesK4(__m128i scales_mins, __m128i sub_block_sums) {
   return _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(scales_mins, 8)),
-                        sums);
+                        sub_block_sums);
+}
+inline __m128i MinLanesK4(__m128i scales_mins, const int16_t* bsums) {
+  return MinLanesK4(scales_mins, SubBlockSumsK(bsums));
 }
 
 // (a0 + a2) + (a1 + a3): how Q4_K's minimum accumulator is summed.

@@ -40,7 +40,9 @@ float Dot(const void* w, const void* x, int64_t n) {
   __m256 acc = _mm256_setzero_ps();
   __m128 mins = _mm_setzero_ps();
   for (int64_t i = 0; i < n / kQkK; ++i) {
-    Format::Accumulate(Format::Unpack(wb[i]), xb[i], acc, mins);
+    const __m128i sums = Format::kHasMins ? SubBlockSumsK(xb[i].bsums)
+                                          : _mm_setzero_si128();
+    Format::Accumulate(Format::Unpack(wb[i]), xb[i], sums, acc, mins);
   }
   return Format::Result(acc, mins);
 }

@@ -75,8 +75,9 @@ void Tile(const typename Format::Block* row, int64_t nsb, const uint8_t* x,
     const UnpackedK w = Format::Unpack(row[i]);
 #pragma GCC unroll 4
     for (int j = 0; j < RN; ++j) {
-      Format::Accumulate(w, tokens[j][i], SumsAt<Format>(sums, (t + j) * nsb + i),
-                         acc[j], mins[j]);
+      const int64_t k = (t + j) * nsb + i;
+      Format::Accumulate(w, tokens[j][i], SumsAt<Format>(sums, k), acc[j],
+                         mins[j]);
     }
   }
 #pragma GCC unroll 4
@@ -95,6 +96,7 @@ void MatMulK(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
   thread_local std::vector<int16_t> sums;
   if (Format::kHasMins) sums.resize(static_cast<size_t>(8 * n_tokens * nsb));
   SubBlockSums<Format>(x, x_row_bytes, n_tokens, nsb, sums.data());
+  const int16_t* s = sums.data();
   for (int64_t rb = r0; rb < r1; rb += kRowBlock) {
     const int64_t re = r1 < rb + kRowBlock ? r1 : rb + kRowBlock;
     for (int64_t t = 0; t < n_tokens; t += 4) {
@@ -102,10 +104,10 @@ void MatMulK(const uint8_t* w, int64_t w_row_bytes, int64_t r0, int64_t r1,
         const Block* row = reinterpret_cast<const Block*>(w + r * w_row_bytes);
         float* out = y + r;
         switch (n_tokens - t < 4 ? n_tokens - t : 4) {
-          case 4: Tile<Format, 4>(row, nsb, x, x_row_bytes, sums.data(), t, out, ldy); break;
-          case 3: Tile<Format, 3>(row, nsb, x, x_row_bytes, sums.data(), t, out, ldy); break;
-          case 2: Tile<Format, 2>(row, nsb, x, x_row_bytes, sums.data(), t, out, ldy); break;
-          default: Tile<Format, 1>(row, nsb, x, x_row_bytes, sums.data(), t, out, ldy); break;
+          case 4: Tile<Format, 4>(row, nsb, x, x_row_bytes, s, t, out, ldy); break;
+          case 3: Tile<Format, 3>(row, nsb, x, x_row_bytes, s, t, out, ldy); break;
+          case 2: Tile<Format, 2>(row, nsb, x, x_row_bytes, s, t, out, ldy); break;
+          default: Tile<Format, 1>(row, nsb, x, x_row_bytes, s, t, out, ldy); break;
         }
       }
     }

@@ -73,7 +73,8 @@ absl::StatusOr<Value> StringMethod(const Value& obj, std::string_view name) {
       if (find) {
         const size_t at = s.find(sub.str());
         if (at == std::string::npos) return Value::Int(-1);
-        return Value::Int(static_cast<int64_t>(CharCount(std::string_view(s).substr(0, at))));
+        const std::string_view before = std::string_view(s).substr(0, at);
+        return Value::Int(static_cast<int64_t>(CharCount(before)));
       }
       int64_t n = 0;
       for (size_t at = s.find(sub.str()); at != std::string::npos && !sub.str().empty();
